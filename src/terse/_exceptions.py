@@ -1,0 +1,223 @@
+"""Every error terse raises, under one root.
+
+The tree separates *you* (a wrong call) from *the wire* (the server could not be
+reached or refused) from *the model* (its output could not be turned into an
+answer)::
+
+    TerseError
+    ├── UsageError                  terse was called wrongly (bad option, bad type)
+    ├── TransportError              the request did not produce a usable response
+    │   ├── ServerError             the server answered with an HTTP error status
+    │   │   └── RateLimited         429; ``retry_after`` holds the server's hint
+    │   ├── ConnectionFailed        connect/read failure, timeout, stream dropped mid-way
+    │   └── ProtocolError           the response was not valid OpenAI-compatible JSON/SSE
+    ├── ResponseError               the model answered, but not with a usable answer
+    │   ├── ThinkingTruncated       output ended inside the reasoning (``finish_reason=length``)
+    │   │   └── ThinkingBudgetExceeded   the thinking budget was hit and ``on_exceed="raise"``
+    │   ├── AnswerTruncated         the answer itself was cut by the token limit
+    │   ├── NoAnswer                a normal stop with an empty answer
+    │   └── ExtractionError         no candidate in the answer validates as the requested type
+    └── RetriesExhausted            attempts, time or tokens ran out; carries every attempt
+
+Every error that concerns a model response keeps the evidence (``reasoning``,
+``text``, ``raw``), so nothing is lost when a row of a batch job fails. No error
+ever holds or prints an API key: server bodies are truncated and scrubbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._results import Attempt
+
+__all__ = [
+    "AnswerTruncated",
+    "ConnectionFailed",
+    "ExtractionError",
+    "NoAnswer",
+    "ProtocolError",
+    "RateLimited",
+    "ResponseError",
+    "RetriesExhausted",
+    "ServerError",
+    "TerseError",
+    "ThinkingBudgetExceeded",
+    "ThinkingTruncated",
+    "TransportError",
+    "UsageError",
+]
+
+_BODY_LIMIT = 2000
+
+
+def _truncate(text: str, limit: int = _BODY_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [{len(text) - limit} more chars]"
+
+
+class TerseError(Exception):
+    """Root of every error terse raises."""
+
+
+class UsageError(TerseError, ValueError):
+    """terse was called wrongly: an unknown option, a bad budget, a type it cannot build."""
+
+
+class TransportError(TerseError):
+    """The request did not produce a usable HTTP response."""
+
+
+class ServerError(TransportError):
+    """The server answered with an HTTP error status.
+
+    ``status`` is the HTTP status, ``message`` the server's own error message when it
+    sent one, and ``body`` the raw response body, truncated to 2,000 characters.
+    """
+
+    def __init__(self, status: int, message: str, body: str = "") -> None:
+        self.status = status
+        self.message = message
+        self.body = _truncate(body)
+        super().__init__(f"server returned HTTP {status}: {message}")
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again may succeed (408, 409, 429 and 5xx)."""
+        return self.status in (408, 409, 429) or self.status >= 500
+
+
+class RateLimited(ServerError):
+    """HTTP 429. ``retry_after`` is the server's ``Retry-After`` in seconds, when given."""
+
+    def __init__(
+        self, status: int, message: str, body: str = "", retry_after: float | None = None
+    ) -> None:
+        super().__init__(status, message, body)
+        self.retry_after = retry_after
+
+
+class ConnectionFailed(TransportError):
+    """Connecting or reading failed: refused, reset, timed out, or the stream dropped mid-way."""
+
+
+class ProtocolError(TransportError):
+    """The response was not what an OpenAI-compatible server sends (bad JSON, bad SSE)."""
+
+    def __init__(self, message: str, body: str = "") -> None:
+        self.body = _truncate(body)
+        super().__init__(message)
+
+
+class ResponseError(TerseError):
+    """The model answered, but the output could not be turned into an answer.
+
+    ``text`` is the answer text (possibly empty or cut), ``reasoning`` the reasoning
+    text, ``finish_reason`` what the server said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str = "",
+        reasoning: str = "",
+        finish_reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.text = text
+        self.reasoning = reasoning
+        self.finish_reason = finish_reason
+
+
+class ThinkingTruncated(ResponseError):
+    """The output ended while the model was still thinking; there is no answer."""
+
+
+class ThinkingBudgetExceeded(ThinkingTruncated):
+    """The thinking budget was reached and the budget says ``on_exceed="raise"``.
+
+    ``reasoning`` holds the partial reasoning; ``reasoning_tokens`` how many tokens of
+    it were counted when the budget fired.
+    """
+
+    def __init__(self, message: str, *, reasoning: str = "", reasoning_tokens: int = 0) -> None:
+        super().__init__(message, reasoning=reasoning, finish_reason="budget")
+        self.reasoning_tokens = reasoning_tokens
+
+
+class AnswerTruncated(ResponseError):
+    """The answer was cut by the token limit (``finish_reason=length`` after thinking ended)."""
+
+
+class NoAnswer(ResponseError):
+    """The model stopped normally but wrote no answer (thinking only, or empty content)."""
+
+
+class ExtractionError(ResponseError):
+    """No candidate in the answer validates as the requested type.
+
+    ``text`` is the answer that was searched (never the reasoning), ``candidates`` every
+    candidate string tried, in order, and ``errors`` one message per failed candidate.
+    :meth:`feedback` renders a short text fit to send back to the model in a re-ask.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str = "",
+        candidates: Sequence[str] = (),
+        errors: Sequence[str] = (),
+        target: str = "",
+        reasoning: str = "",
+    ) -> None:
+        super().__init__(message, text=text, reasoning=reasoning)
+        self.candidates = list(candidates)
+        self.errors = list(errors)
+        self.target = target
+
+    def feedback(self, limit: int = 1200) -> str:
+        """A short correction request for the model: what was wrong and what is wanted."""
+        if not self.text.strip():
+            head = "Your reply contained no final answer after your reasoning."
+        elif not self.candidates:
+            head = "Your final answer did not contain a value I could parse."
+        else:
+            head = "Your final answer could not be used."
+        lines = [head]
+        if self.errors:
+            lines.append("Problems:")
+            lines.extend(f"- {e}" for e in self.errors[-3:])
+        if self.target:
+            lines.append(f"Reply again with only the final answer, as {self.target}.")
+        else:
+            lines.append("Reply again with only the corrected final answer.")
+        return _truncate("\n".join(lines), limit)
+
+
+class RetriesExhausted(TerseError):
+    """Attempts, time or total tokens ran out before a usable answer arrived.
+
+    ``attempts`` records every request made (outcome, error, usage, latency);
+    ``reason`` says which bound stopped the retries; ``__cause__`` is the last failure.
+    """
+
+    def __init__(self, message: str, *, attempts: Sequence[Attempt], reason: str) -> None:
+        super().__init__(message)
+        self.attempts = list(attempts)
+        self.reason = reason
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The error of the last attempt (the same object as ``__cause__``)."""
+        return self.__cause__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_retries, (str(self), self.attempts, self.reason))
+
+
+def _rebuild_retries(message: str, attempts: Sequence[Attempt], reason: str) -> RetriesExhausted:
+    return RetriesExhausted(message, attempts=attempts, reason=reason)

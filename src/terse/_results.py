@@ -1,0 +1,208 @@
+"""What a call returns: the answer, its reasoning, and an honest account of what it cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Literal, TypeVar
+
+__all__ = [
+    "Answer",
+    "AnswerDelta",
+    "Attempt",
+    "BudgetReport",
+    "Final",
+    "ReasoningDelta",
+    "StreamEvent",
+    "Usage",
+]
+
+T = TypeVar("T")
+
+UsageSource = Literal["server", "counted", "estimated", "mixed", "none"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage of one request, or the sum over every request of a call.
+
+    Attributes:
+        prompt_tokens: Tokens in the prompts sent.
+        reasoning_tokens: Tokens the model spent thinking.
+        answer_tokens: Tokens of answer text.
+        total_tokens: ``prompt_tokens + reasoning_tokens + answer_tokens``.
+        source: Where the numbers come from: ``"server"`` (the server reported them all),
+            ``"counted"`` (terse counted streamed chunks or ran a tokenizer),
+            ``"estimated"`` (UTF-8 bytes / 4), ``"mixed"`` (a sum of different sources),
+            ``"none"`` (nothing was generated).
+        cached_tokens: Prompt tokens served from the server's cache, when reported.
+    """
+
+    prompt_tokens: int = 0
+    reasoning_tokens: int = 0
+    answer_tokens: int = 0
+    total_tokens: int = 0
+    source: UsageSource = "none"
+    cached_tokens: int | None = None
+
+    @property
+    def completion_tokens(self) -> int:
+        """Reasoning plus answer tokens: what the server generated."""
+        return self.reasoning_tokens + self.answer_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        if self.source == "none":
+            source = other.source
+        elif other.source in ("none", self.source):
+            source = self.source
+        else:
+            source = "mixed"
+        cached = (
+            None
+            if self.cached_tokens is None and other.cached_tokens is None
+            else (self.cached_tokens or 0) + (other.cached_tokens or 0)
+        )
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            answer_tokens=self.answer_tokens + other.answer_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            source=source,
+            cached_tokens=cached,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "answer_tokens": self.answer_tokens,
+            "total_tokens": self.total_tokens,
+            "source": self.source,
+            "cached_tokens": self.cached_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    """What the thinking budget did during a call.
+
+    Attributes:
+        hit: Whether the budget was reached.
+        strategy: How the answer was still obtained: ``"native"`` (the server's own budget
+            closed the thinking), ``"conclude"`` (terse cut the stream and asked the model
+            to conclude), ``"disable"`` (re-asked with thinking off), or None.
+        method: How the request continued after the cut (for example
+            ``"llamacpp-completion"``, ``"chat-prefill"``, ``"new-turn"``), or None.
+        reasoning_tokens: Reasoning tokens the server generated before the cut.
+        limit_tokens: The budget in tokens, if any.
+        limit_seconds: The budget in seconds, if any.
+    """
+
+    hit: bool = False
+    strategy: str | None = None
+    method: str | None = None
+    reasoning_tokens: int = 0
+    limit_tokens: int | None = None
+    limit_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP request terse made while answering a call.
+
+    Attributes:
+        number: 1 for the first request of the call, then 2, 3, …
+        purpose: Why it was made: ``"ask"``, ``"conclude"`` (after a thinking budget cut),
+            ``"disable"`` (re-asked with thinking off), ``"reask"`` (after an invalid
+            answer), ``"retry"`` (after a transport fault).
+        outcome: ``"ok"``, ``"budget"`` (cut at the thinking budget), ``"transport"``,
+            ``"server"``, ``"thinking_truncated"``, ``"answer_truncated"``, ``"no_answer"``,
+            ``"invalid"`` (the answer did not validate).
+        usage: Tokens this request cost (failed requests included).
+        latency: Seconds from sending the request to its end.
+        finish_reason: What the server said, if it said anything.
+        error: The error this attempt ended with, if any.
+        endpoint: The path requested.
+    """
+
+    number: int
+    purpose: str
+    outcome: str
+    usage: Usage = field(default_factory=Usage)
+    latency: float = 0.0
+    finish_reason: str | None = None
+    error: BaseException | None = None
+    endpoint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the error as its type name and message)."""
+        return {
+            "number": self.number,
+            "purpose": self.purpose,
+            "outcome": self.outcome,
+            "usage": self.usage.to_dict(),
+            "latency": round(self.latency, 6),
+            "finish_reason": self.finish_reason,
+            "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+            "endpoint": self.endpoint,
+        }
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """A clean answer with its reasoning beside it and the true cost of getting it.
+
+    Attributes:
+        value: The typed value (``str`` when no response model was asked for).
+        text: The answer text, without any reasoning.
+        reasoning: The model's reasoning (all of it, across a budget cut and conclusion).
+        finish_reason: The server's finish reason for the request that produced the answer.
+        usage: Tokens summed over every request made, failed ones included.
+        attempts: One record per request made.
+        dialect: The server dialect terse spoke (``"vllm"``, ``"llamacpp"``, …).
+        model: The model name sent.
+        budget: What the thinking budget did, if one was set.
+        salvaged: True when the value was taken from the reasoning because the answer was
+            empty (only with an explicit opt-in).
+    """
+
+    value: T
+    text: str
+    reasoning: str
+    finish_reason: str | None
+    usage: Usage
+    attempts: tuple[Attempt, ...]
+    dialect: str
+    model: str = ""
+    budget: BudgetReport | None = None
+    salvaged: bool = False
+
+    def with_value(self, value: Any) -> Answer[Any]:
+        """A copy with another value (used when a typed value is extracted)."""
+        return replace(self, value=value)
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of reasoning text, as it streams."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    """A piece of answer text, as it streams (never contains reasoning)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Final(Generic[T]):
+    """The last event of a stream: the complete `Answer`."""
+
+    answer: Answer[T]
+
+
+StreamEvent = ReasoningDelta | AnswerDelta | Final[Any]
