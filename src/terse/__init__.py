@@ -5,6 +5,9 @@ model family, typed values taken from the answer (never the reasoning), and boun
 accounted retries.
 """
 
+from ._budget import QWEN_NUDGE, Budget
+from ._client import AnswerStream, AsyncAnswerStream, AsyncClient, Client
+from ._dialects import DIALECTS, Dialect
 from ._exceptions import (
     AnswerTruncated,
     ConnectionFailed,
@@ -22,31 +25,73 @@ from ._exceptions import (
     UsageError,
 )
 from ._formats import FORMATS, ThinkFormat
+from ._results import (
+    Answer,
+    AnswerDelta,
+    Attempt,
+    BudgetReport,
+    Final,
+    ReasoningDelta,
+    ServerInfo,
+    StreamEvent,
+    Usage,
+)
+from ._retry import (
+    DEFAULT_RETRY,
+    retry_if_invalid,
+    retry_if_no_answer,
+    retry_if_transport,
+    retry_if_truncated,
+    wait_retry_after,
+)
 from ._split import Delta, Split, Splitter, split, strip
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_RETRY",
+    "DIALECTS",
     "FORMATS",
+    "QWEN_NUDGE",
+    "Answer",
+    "AnswerDelta",
+    "AnswerStream",
     "AnswerTruncated",
+    "AsyncAnswerStream",
+    "AsyncClient",
+    "Attempt",
+    "Budget",
+    "BudgetReport",
+    "Client",
     "ConnectionFailed",
     "Delta",
+    "Dialect",
     "ExtractionError",
+    "Final",
     "NoAnswer",
     "ProtocolError",
     "RateLimited",
+    "ReasoningDelta",
     "ResponseError",
     "RetriesExhausted",
     "ServerError",
+    "ServerInfo",
     "Split",
     "Splitter",
+    "StreamEvent",
     "TerseError",
     "ThinkFormat",
     "ThinkingBudgetExceeded",
     "ThinkingTruncated",
     "TransportError",
+    "Usage",
     "UsageError",
     "__version__",
+    "retry_if_invalid",
+    "retry_if_no_answer",
+    "retry_if_transport",
+    "retry_if_truncated",
     "split",
     "strip",
+    "wait_retry_after",
 ]

@@ -12,6 +12,7 @@ __all__ = [
     "BudgetReport",
     "Final",
     "ReasoningDelta",
+    "ServerInfo",
     "StreamEvent",
     "Usage",
 ]
@@ -182,6 +183,28 @@ class Answer(Generic[T]):
     def with_value(self, value: Any) -> Answer[Any]:
         """A copy with another value (used when a typed value is extracted)."""
         return replace(self, value=value)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What `Client.probe` learned about a server.
+
+    Attributes:
+        dialect: The dialect terse will speak (``"llamacpp"``, ``"vllm"``, ``"sglang"``, …).
+        label: Human-readable server name.
+        version: The version or build the server reported, if any.
+        native_budget: Whether a native thinking budget is available (None: unknown).
+        template_opens_thinking: Whether the chat template pre-fills the opening think
+            tag, so inline output holds only the closing tag (None: unknown).
+        raw: The probe response as the server sent it.
+    """
+
+    dialect: str
+    label: str
+    version: str | None = None
+    native_budget: bool | None = None
+    template_opens_thinking: bool | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

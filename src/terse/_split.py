@@ -244,6 +244,11 @@ class Splitter:
         return delta
 
     @property
+    def undecided(self) -> bool:
+        """Whether text is being held because it is not yet known to be reasoning or answer."""
+        return self._state in (_PRE, _UNDECIDED, _STRAY)
+
+    @property
     def pending(self) -> int:
         """How many characters are held back, not yet released (partial delimiters, whitespace)."""
         return len(self._buf) + len(self._ws) + sum(map(len, self._held))

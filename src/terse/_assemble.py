@@ -1,0 +1,508 @@
+"""Turning what a server sends into reasoning, answer, usage and a verdict. No I/O.
+
+An `Assembler` takes one response: raw SSE lines of a stream (`feed_line`) or a whole JSON
+body (`feed_body`). It reads every known reasoning field (``reasoning_content``,
+``reasoning``, ``thinking``; the vLLM transition sends two with the same text, counted
+once), splits inline think tags out of ``content`` with a `Splitter`, counts reasoning
+tokens as they stream, and says when a thinking budget is reached so the caller can stop
+reading. `Assembler.result` then classifies the response: an answer, or the precise
+reason there is none.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._dialects import Dialect, ModelFamily
+from ._exceptions import (
+    AnswerTruncated,
+    NoAnswer,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    TerseError,
+    ThinkingTruncated,
+)
+from ._results import AnswerDelta, ReasoningDelta, Usage
+from ._split import Splitter
+from ._tokens import TokenCounter, count_tokens
+
+__all__ = ["Assembler", "Limit", "Outcome", "build_usage"]
+
+_REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """When to stop reading a stream because the thinking ran too long."""
+
+    tokens: int | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Everything one response amounted to.
+
+    ``error`` is None for a usable answer; otherwise the `TerseError` that explains why
+    there is none. ``cut`` is True when terse stopped reading at the thinking budget.
+    """
+
+    reasoning: str
+    text: str
+    closed: bool
+    finish_reason: str | None
+    usage: Usage
+    reasoning_tokens: int
+    cut: bool = False
+    error: TerseError | None = None
+    dialect_hint: str | None = None
+    body: Any = None
+
+
+def _dig(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def build_usage(
+    server: Mapping[str, Any] | None,
+    *,
+    dialect: Dialect,
+    counted_reasoning: int,
+    counted_answer: int,
+    prompt_estimate: Callable[[], int],
+    method: str,
+) -> Usage:
+    """Combine what the server reported with what terse counted into one `Usage`."""
+    local = "counted" if method in ("chunks", "tiktoken") else "estimated"
+    sources: set[str] = set()
+    prompt = _int(_dig(server, ("prompt_tokens",)))
+    if prompt is None:
+        prompt = prompt_estimate()
+        sources.add("estimated" if prompt else "none")
+    else:
+        sources.add("server")
+    completion = _int(_dig(server, ("completion_tokens",)))
+    reasoning = None
+    for path in (
+        dialect.reasoning_usage,
+        ("completion_tokens_details", "reasoning_tokens"),
+        ("reasoning_tokens",),
+    ):
+        if path and reasoning is None:
+            reasoning = _int(_dig(server, path))
+    if completion is not None and reasoning is not None:
+        answer = max(0, completion - reasoning)
+        sources.add("server")
+    elif completion is not None:
+        # Only the total is reported: count the (short) answer, and the rest is reasoning,
+        # delimiters included.
+        answer = min(counted_answer, completion)
+        reasoning = completion - answer
+        sources.add("server" if reasoning == 0 or answer == 0 else local)
+    else:
+        reasoning, answer = counted_reasoning, counted_answer
+        if reasoning or answer:
+            sources.add(local)
+    cached = _int(_dig(server, ("prompt_tokens_details", "cached_tokens")))
+    if cached is None:
+        cached = _int(_dig(server, ("prompt_cache_hit_tokens",)))
+    if len(sources) > 1:
+        sources.discard("none")
+    source = sources.pop() if len(sources) == 1 else ("mixed" if sources else "none")
+    return Usage(
+        prompt_tokens=prompt,
+        reasoning_tokens=reasoning,
+        answer_tokens=answer,
+        total_tokens=prompt + reasoning + answer,
+        source=source,  # type: ignore[arg-type]  # one of the UsageSource literals by construction
+        cached_tokens=cached,
+    )
+
+
+def server_error(status: int, body: str, retry_after: float | None = None) -> ServerError:
+    """A `ServerError` (or `RateLimited`) carrying the server's own message."""
+    message = body.strip()[:300] or f"HTTP {status}"
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        obj = None
+    if isinstance(obj, Mapping):
+        err = obj.get("error", obj)
+        if isinstance(err, Mapping) and isinstance(err.get("message"), str):
+            message = err["message"]
+        elif isinstance(err, str):
+            message = err
+        elif isinstance(obj.get("message"), str):
+            message = obj["message"]
+    if status == 429:
+        return RateLimited(status, message, body, retry_after=retry_after)
+    return ServerError(status, message, body)
+
+
+class Assembler:
+    """Accumulates one response and classifies it.
+
+    Args:
+        dialect: The server dialect (for usage paths and exact chunk counting).
+        family: The model family, if known (leaked channel words).
+        thinking_open: Passed to the content `Splitter` when no reasoning field is seen.
+        answer_only: The request continues a reasoning that terse closed itself: every
+            piece of text is answer, whichever field it arrives in.
+        thinking_disabled: The request switched thinking off, so text that a reasoning
+            parser filed as reasoning with no content is really the answer.
+        limit: When to report `cut` (thinking budget), or None.
+        prompt_estimate: Returns a local count of the prompt's tokens; called only when the
+            server does not report them.
+        clock: A monotonic clock (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        dialect: Dialect,
+        family: ModelFamily | None = None,
+        thinking_open: bool | None = None,
+        answer_only: bool = False,
+        thinking_disabled: bool = False,
+        limit: Limit | None = None,
+        prompt_estimate: Callable[[], int] = lambda: 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._dialect = dialect
+        self._family = family
+        self._thinking_open = thinking_open
+        self._answer_only = answer_only
+        self._disabled = thinking_disabled
+        self._limit = limit
+        self._prompt_estimate = prompt_estimate
+        self._clock = clock
+        self._start = clock()
+        self._splitter: Splitter | None = None
+        self._saw_reasoning_field = False
+        self._reasoning: list[str] = []
+        self._answer: list[str] = []
+        self._held = ""  # answer text held while a leaked channel word may be forming
+        self._prefix_checked = not (family and family.leaked_prefixes)
+        self._counter = TokenCounter("chunks" if dialect.token_per_chunk else "tiktoken")
+        self._provisional = TokenCounter(self._counter.method)
+        self._undecided: list[str] = []  # content held undecided, kept in case the budget cuts it
+        self._answer_started = False
+        self._answer_chunks = 0
+        self._finish: str | None = None
+        self._usage: Mapping[str, Any] | None = None
+        self._error: TerseError | None = None
+        self._hint: str | None = None
+        self._done = False
+        self._flushed = False
+        self.cut = False
+        """True once the thinking budget was reached: stop reading and close the stream."""
+
+    # -- input ---------------------------------------------------------------------------
+
+    def feed_line(self, line: str) -> list[ReasoningDelta | AnswerDelta]:
+        """Take one SSE line; return the reasoning and answer pieces it released."""
+        if not line.startswith("data:") or self._done:
+            return []
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            self._done = True
+            return []
+        try:
+            obj = json.loads(payload)
+        except ValueError:
+            self._fail(ProtocolError("server sent a stream line that is not JSON", payload))
+            return []
+        if not isinstance(obj, Mapping):
+            self._fail(ProtocolError("server sent a stream event that is not an object", payload))
+            return []
+        return self.feed_chunk(obj)
+
+    def feed_chunk(self, obj: Mapping[str, Any]) -> list[ReasoningDelta | AnswerDelta]:
+        """Take one parsed stream event (chat, completions or llama.cpp ``/completion``)."""
+        if "error" in obj and not obj.get("choices"):
+            self._fail(server_error(_int(obj.get("code")) or 500, json.dumps(obj)))
+            return []
+        if self._hint is None:
+            from ._dialects import detect_from_response
+
+            self._hint = detect_from_response(obj)
+        usage = obj.get("usage")
+        if isinstance(usage, Mapping):
+            self._usage = usage
+        choices = obj.get("choices")
+        if isinstance(choices, list) and choices:
+            choice = choices[0]
+            if not isinstance(choice, Mapping):
+                return []
+            delta = choice.get("delta")
+            if not isinstance(delta, Mapping):
+                delta = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
+            text = choice.get("text")
+            content = delta.get("content") if isinstance(delta, Mapping) else None
+            if content is None and isinstance(text, str):
+                content = text
+            reasoning = _reasoning_of(delta) if isinstance(delta, Mapping) else ""
+            finish = choice.get("finish_reason")
+            if isinstance(finish, str):
+                self._finish = finish
+        elif "content" in obj and "stop" in obj:  # llama.cpp native /completion chunk
+            content, reasoning = obj.get("content"), ""
+            if obj.get("stop"):
+                self._finish = "length" if obj.get("stopped_limit") else "stop"
+        else:
+            return []
+        return self._take(reasoning, content if isinstance(content, str) else "")
+
+    def feed_body(self, obj: Any) -> None:
+        """Take a whole non-streamed response body."""
+        if not isinstance(obj, Mapping):
+            self._fail(ProtocolError("server response is not a JSON object", str(obj)[:2000]))
+            return
+        self.feed_chunk(obj)
+        self._done = True
+
+    def fail(self, error: TerseError) -> None:
+        """Record that the response ended in an error (a dropped stream, a timeout)."""
+        self._fail(error)
+
+    # -- output ----------------------------------------------------------------------------
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Reasoning tokens counted so far."""
+        return self._counter.total
+
+    def result(self) -> Outcome:
+        """Finish: release held text and classify the response."""
+        self.flush()
+        reasoning = "".join(self._reasoning)
+        text = "".join(self._answer).strip()
+        closed = self._splitter.closed if self._splitter is not None else True
+        if self._saw_reasoning_field and not text and self._finish == "length":
+            closed = False
+        if self._disabled and not text and reasoning.strip() and self._finish in ("stop", None):
+            # A reasoning parser that waits for a </think> which never comes (thinking was
+            # off) files the whole answer as reasoning: it is the answer.
+            text, reasoning, closed = reasoning.strip(), "", True
+        usage = build_usage(
+            self._usage,
+            dialect=self._dialect,
+            counted_reasoning=self._counter.total,
+            counted_answer=self._answer_tokens(text),
+            prompt_estimate=self._prompt_estimate,
+            method=self._counter.method,
+        )
+        error = self._error
+        if error is None and not self.cut:
+            error = _classify(text, reasoning, closed, self._finish, self._answer_only)
+        return Outcome(
+            reasoning=reasoning,
+            text=text,
+            closed=closed,
+            finish_reason=self._finish,
+            usage=usage,
+            reasoning_tokens=usage.reasoning_tokens,
+            cut=self.cut,
+            error=error,
+            dialect_hint=self._hint,
+        )
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _fail(self, error: TerseError) -> None:
+        if self._error is None:
+            self._error = error
+        self._done = True
+
+    def _answer_tokens(self, text: str) -> int:
+        if self._counter.method == "chunks":
+            return self._answer_chunks
+        return count_tokens(text) if text else 0
+
+    def _take(self, reasoning: str, content: str) -> list[ReasoningDelta | AnswerDelta]:
+        events: list[ReasoningDelta | AnswerDelta] = []
+        if reasoning:
+            if self._answer_only:
+                content = reasoning + content
+            else:
+                self._saw_reasoning_field = True
+                self._reasoning.append(reasoning)
+                events.append(ReasoningDelta(reasoning))
+                self._count(reasoning)
+        if content:
+            self._take_content(content, events)
+        return events
+
+    def _take_content(self, content: str, events: list[ReasoningDelta | AnswerDelta]) -> None:
+        splitter = self._splitter
+        if splitter is None:
+            mode = (
+                False if (self._saw_reasoning_field or self._answer_only) else self._thinking_open
+            )
+            splitter = self._splitter = Splitter(thinking_open=mode)
+        before_answer = not self._answer_started
+        part = splitter.feed(content)
+        if splitter.undecided:
+            # Text with no think tag yet may be close-only reasoning (the template
+            # pre-filled <think>): it counts toward the budget until it is resolved, and is
+            # kept in case the budget cuts it.
+            self._undecided.append(content)
+            if self._limit is not None:
+                self._count(content, provisional=True)
+            return
+        held, self._undecided = self._undecided, []
+        if held:
+            self._provisional = TokenCounter(self._counter.method)
+            if splitter.format is not None:  # resolved as reasoning: count what was held
+                for chunk in held:
+                    self._count(chunk)
+        if part.reasoning:
+            self._reasoning.append(part.reasoning)
+            events.append(ReasoningDelta(part.reasoning))
+        if before_answer and (splitter.format is not None or not part.answer):
+            # Still on the thinking side: count the raw chunk, delimiters included, as the
+            # server counts them.
+            self._count(content)
+        if part.answer:
+            self._answer_started = True
+            self._answer_chunks += 1
+            self._emit_answer(part.answer, events)
+
+    def _count(self, reasoning: str, provisional: bool = False) -> None:
+        if provisional:
+            total = self._provisional.feed(reasoning) + self._counter.total
+        else:
+            total = self._counter.feed(reasoning)
+        limit = self._limit
+        if limit is None or self.cut:
+            return
+        if (limit.tokens is not None and total >= limit.tokens) or (
+            limit.seconds is not None and self._clock() - self._start >= limit.seconds
+        ):
+            self.cut = True
+
+    def check_time(self) -> bool:
+        """Whether the seconds budget has run out while still thinking (sets `cut`)."""
+        limit = self._limit
+        if (
+            limit is not None
+            and limit.seconds is not None
+            and not self._answer
+            and not self.cut
+            and self._clock() - self._start >= limit.seconds
+        ):
+            self.cut = True
+        return self.cut
+
+    def _emit_answer(self, text: str, events: list[ReasoningDelta | AnswerDelta]) -> None:
+        if not self._prefix_checked:
+            self._held += text
+            family = self._family
+            assert family is not None
+            longest = max(len(p) for p in family.leaked_prefixes)
+            if len(self._held) <= longest:
+                return
+            text, self._held = _drop_leaked(self._held, family.leaked_prefixes), ""
+            self._prefix_checked = True
+        self._answer.append(text)
+        events.append(AnswerDelta(text))
+
+    def flush(self) -> list[ReasoningDelta | AnswerDelta]:
+        """Release text held back at the end of the stream (idempotent)."""
+        if self._flushed:
+            return []
+        self._flushed = True
+        events: list[ReasoningDelta | AnswerDelta] = []
+        if self.cut and self._undecided:
+            # Cut at the budget while the text had no tag yet: it was thinking that the
+            # template opened; treat it as reasoning (it is concluded, never answered).
+            text = "".join(self._undecided)
+            for chunk in self._undecided:
+                self._counter.feed(chunk)
+            self._undecided = []
+            self._splitter = None
+            self._reasoning.append(text)
+            events.append(ReasoningDelta(text))
+            return events
+        if self._splitter is not None:
+            part = self._splitter.finish()
+            if part.reasoning:
+                self._reasoning.append(part.reasoning)
+                events.append(ReasoningDelta(part.reasoning))
+                self._count(part.reasoning)
+            if part.answer:
+                self._emit_answer(part.answer, events)
+        if self._held and self._family is not None:
+            text = _drop_leaked(self._held, self._family.leaked_prefixes)
+            self._held = ""
+            self._answer.append(text)
+            events.append(AnswerDelta(text))
+        return events
+
+
+def _reasoning_of(delta: Mapping[str, Any]) -> str:
+    found = ""
+    for key in _REASONING_KEYS:
+        value = delta.get(key)
+        if isinstance(value, str) and value:
+            if not found:
+                found = value
+            elif value != found:
+                # Two fields with different text: keep the current name (``reasoning``).
+                found = delta.get("reasoning") or found
+    return found
+
+
+def _drop_leaked(text: str, prefixes: tuple[str, ...]) -> str:
+    stripped = text.lstrip()
+    for p in prefixes:
+        if stripped.startswith(p) and len(stripped) > len(p):
+            nxt = stripped[len(p)]
+            if nxt.isdigit() or nxt.isupper() or nxt in "{[\"'*`-":
+                return stripped[len(p) :]
+    return text
+
+
+def _classify(
+    text: str, reasoning: str, closed: bool, finish: str | None, answer_only: bool
+) -> TerseError | None:
+    if not closed and not answer_only:
+        if finish == "length":
+            msg = "the output was cut by the token limit while the model was still thinking"
+        else:
+            msg = "the output ended while the model was still thinking (no closing tag)"
+        return ThinkingTruncated(msg, text=text, reasoning=reasoning, finish_reason=finish)
+    if finish == "length":
+        if not text:
+            return ThinkingTruncated(
+                "the token limit was reached before any answer was written",
+                reasoning=reasoning,
+                finish_reason=finish,
+            )
+        return AnswerTruncated(
+            "the answer was cut by the token limit (finish_reason=length); raise max_tokens",
+            text=text,
+            reasoning=reasoning,
+            finish_reason=finish,
+        )
+    if not text:
+        why = "tool calls" if finish == "tool_calls" else "no answer text"
+        return NoAnswer(
+            f"the model stopped ({finish or 'no finish reason'}) with {why} after its reasoning",
+            reasoning=reasoning,
+            finish_reason=finish,
+        )
+    return None

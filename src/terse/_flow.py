@@ -1,0 +1,608 @@
+"""The decisions of one call, as a generator: no I/O, shared by the sync and async clients.
+
+`ask_flow` yields *operations* (`Call`: make this HTTP request; `Sleep`: wait this long)
+and is sent back what each one produced (an `Outcome`, or None after a sleep). The
+clients are thin drivers that perform the operations, so every policy — budgets,
+concluding, disabling thinking, re-asking, retrying, deadlines, token caps, accounting —
+lives here once, in the style of httpx's auth flows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tenacity import RetryCallState, Retrying
+
+from ._assemble import Limit, Outcome
+from ._budget import (
+    NATIVE_SLACK,
+    Budget,
+    conclude_messages,
+    is_native_budget_refusal,
+    native_budget_fields,
+    new_turn_messages,
+    prefix_messages,
+    raw_prompt,
+)
+from ._dialects import GENERIC, Dialect, ModelFamily, dialect_named
+from ._exceptions import (
+    AnswerTruncated,
+    ExtractionError,
+    ResponseError,
+    RetriesExhausted,
+    ServerError,
+    ThinkingBudgetExceeded,
+    ThinkingTruncated,
+    TransportError,
+)
+from ._results import Answer, Attempt, BudgetReport, ServerInfo, Usage
+from ._retry import reask_messages
+from ._split import Split
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "Call",
+    "Memo",
+    "Settings",
+    "Sleep",
+    "ask_flow",
+    "probe_flow",
+    "schema_instruction",
+]
+
+log = logging.getLogger("terse")
+
+DEFAULT_MAX_TOKENS = 16384
+"""Server-side cap sent when neither the caller nor a budget sets one."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request for the driver to make.
+
+    ``endpoint`` is ``"chat"`` (``/chat/completions``), ``"completions"``
+    (``/completions``), ``"beta-chat"`` (DeepSeek's ``/beta/chat/completions``),
+    ``"apply-template"`` (llama.cpp, POST at the server root) or ``"get"`` (GET ``path``
+    at the server root). The driver streams when ``stream`` is set and stops reading when
+    the `Assembler` reports the ``limit`` reached.
+    """
+
+    endpoint: str
+    body: Mapping[str, Any] | None = None
+    stream: bool = False
+    purpose: str = "ask"
+    limit: Limit | None = None
+    answer_only: bool = False
+    thinking_disabled: bool = False
+    path: str = ""
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait ``seconds`` before the next operation (retry backoff)."""
+
+    seconds: float
+
+
+Op = Call | Sleep
+
+
+@dataclass
+class Memo:
+    """What a client learned about its server, kept across calls."""
+
+    dialect: Dialect | None = None
+    native_ok: bool = True
+    info: ServerInfo | None = None
+    thinking_open: bool | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one call needs, resolved from client defaults and call arguments."""
+
+    model: str
+    messages: tuple[Mapping[str, Any], ...]
+    request: Mapping[str, Any]
+    stop: Callable[[RetryCallState], bool]
+    wait: Callable[[RetryCallState], float]
+    retry: Callable[[RetryCallState], bool]
+    response_model: Any = None
+    budget: Budget | None = None
+    repair_budget: Budget | str | None = "same"
+    deadline: float | None = None
+    timeout: float | None = 600.0
+    max_total_tokens: int | None = None
+    family: ModelFamily | None = None
+    thinking_open: bool | None = None
+    stream: bool = False
+    salvage: bool = False
+    partial: bool = False
+    schema_hint: bool = True
+    on_attempt: Callable[[Attempt], None] | None = None
+    extra_fields: tuple[str, ...] = field(default=())
+
+
+def schema_instruction(target: Any) -> str | None:
+    """A sentence telling the model the shape of the answer wanted, or None for ``str``."""
+    if target is None or target is str:
+        return None
+    import json
+
+    from pydantic import TypeAdapter
+
+    simple = {int: "an integer", float: "a number", bool: "yes or no"}
+    if target in simple:
+        return f"Give your final answer as {simple[target]} only."
+    try:
+        schema = TypeAdapter(target).json_schema()
+    except Exception:
+        return None
+    if "enum" in schema and len(schema) <= 3:
+        options = ", ".join(json.dumps(v) for v in schema["enum"])
+        return f"Give your final answer as exactly one of: {options}."
+    return (
+        "Give your final answer as JSON matching this JSON Schema "
+        f"(no prose around it):\n{json.dumps(schema, separators=(',', ':'))}"
+    )
+
+
+def _with_hint(messages: Sequence[Mapping[str, Any]], hint: str | None) -> list[dict[str, Any]]:
+    out = [dict(m) for m in messages]
+    if not hint:
+        return out
+    for m in reversed(out):
+        if m.get("role") == "user" and isinstance(m.get("content"), str):
+            m["content"] = f"{m['content']}\n\n{hint}"
+            return out
+    out.append({"role": "user", "content": hint})
+    return out
+
+
+def _outcome_name(out: Outcome) -> str:
+    err = out.error
+    if err is None:
+        return "budget" if out.cut else "ok"
+    names = {
+        ThinkingTruncated: "thinking_truncated",
+        AnswerTruncated: "answer_truncated",
+        ExtractionError: "invalid",
+        ServerError: "server",
+    }
+    for cls, name in names.items():
+        if isinstance(err, cls):
+            return name
+    if isinstance(err, TransportError):
+        return "transport"
+    return "no_answer"
+
+
+class _Run:
+    """State of one call while its flow runs."""
+
+    def __init__(self, s: Settings, memo: Memo, clock: Callable[[], float]) -> None:
+        self.s = s
+        self.memo = memo
+        self.clock = clock
+        self.start = clock()
+        self.deadline_at = None if s.deadline is None else self.start + s.deadline
+        self.attempts: list[Attempt] = []
+        self.spent = Usage()
+        self.reasoning: list[str] = []
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.memo.dialect or GENERIC
+
+    # -- one HTTP request ----------------------------------------------------------------
+
+    def call(self, op: Call) -> Generator[Op, Any, Outcome]:
+        timeout = self.s.timeout
+        if self.deadline_at is not None:
+            remaining = self.deadline_at - self.clock()
+            if remaining <= 0:
+                raise self.exhausted("deadline", None)
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        started = self.clock()
+        out: Outcome = yield replace(op, timeout=timeout)
+        if out.dialect_hint and self.memo.dialect is None:
+            self.memo.dialect = dialect_named(out.dialect_hint)
+        if op.endpoint in ("get",):
+            return out
+        attempt = Attempt(
+            number=len(self.attempts) + 1,
+            purpose=op.purpose,
+            outcome=_outcome_name(out),
+            usage=out.usage,
+            latency=self.clock() - started,
+            finish_reason=out.finish_reason,
+            error=out.error,
+            endpoint=op.endpoint,
+        )
+        self.attempts.append(attempt)
+        self.spent = self.spent + out.usage
+        log.info(
+            "terse attempt %d (%s via %s): %s, %d reasoning + %d answer tokens, %.3fs",
+            attempt.number,
+            attempt.purpose,
+            op.endpoint,
+            attempt.outcome,
+            out.usage.reasoning_tokens,
+            out.usage.answer_tokens,
+            attempt.latency,
+        )
+        if self.s.on_attempt is not None:
+            self.s.on_attempt(attempt)
+        return out
+
+    def exhausted(self, reason: str, cause: BaseException | None) -> RetriesExhausted:
+        what = {
+            "attempts": "no attempts left",
+            "deadline": "the call's deadline passed",
+            "tokens": "the call's token cap was reached",
+        }[reason]
+        err = RetriesExhausted(
+            f"terse gave up after {len(self.attempts)} request(s): {what}"
+            + (f"; last error: {cause}" if cause else ""),
+            attempts=self.attempts,
+            reason=reason,
+        )
+        err.__cause__ = cause
+        return err
+
+    # -- request bodies --------------------------------------------------------------------
+
+    def token_cap(self, wanted: int) -> int:
+        cap = wanted
+        if self.s.max_total_tokens is not None:
+            left = self.s.max_total_tokens - self.spent.total_tokens
+            if left <= 0:
+                raise self.exhausted("tokens", None)
+            cap = min(cap, left)
+        return max(1, cap)
+
+    def chat_body(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        stream: bool,
+        budget: Budget | None,
+        answer_tokens: int | None,
+        patch: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.s.model, "messages": list(messages), **self.s.request}
+        if patch:
+            body.update(patch)
+        if "max_tokens" not in body and "max_completion_tokens" not in body:
+            if budget is not None and budget.tokens is not None:
+                wanted = budget.tokens + NATIVE_SLACK + (answer_tokens or budget.answer_tokens)
+            else:
+                wanted = DEFAULT_MAX_TOKENS if answer_tokens is None else answer_tokens
+            body["max_tokens"] = self.token_cap(wanted)
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        else:
+            body.pop("stream", None)
+        if (
+            budget is not None
+            and budget.tokens is not None
+            and budget.native
+            and self.memo.native_ok
+        ):
+            body.update(native_budget_fields(self.dialect, budget.tokens))
+        return body
+
+    def limit_for(self, budget: Budget | None) -> Limit | None:
+        if budget is None:
+            return None
+        tokens = budget.tokens
+        if (
+            tokens is not None
+            and budget.native
+            and self.memo.native_ok
+            and self.dialect.native_budget
+        ):
+            tokens += NATIVE_SLACK
+        return Limit(tokens=tokens, seconds=budget.seconds)
+
+    # -- the call --------------------------------------------------------------------------
+
+    def main(self) -> Generator[Op, Any, Answer[Any]]:
+        s = self.s
+        base = _with_hint(
+            s.messages, schema_instruction(s.response_model) if s.schema_hint else None
+        )
+        messages: list[dict[str, Any]] = base
+        purpose = "ask"
+        budget = s.budget
+        answer_tokens: int | None = None
+        state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+        while True:
+            try:
+                return (yield from self.one_try(messages, purpose, budget, answer_tokens))
+            except ThinkingBudgetExceeded:
+                raise
+            except (ResponseError, TransportError) as exc:
+                state.set_exception((type(exc), exc, exc.__traceback__))
+                if not s.retry(state):
+                    raise
+                if s.stop(state):
+                    if state.attempt_number == 1:
+                        raise  # no retry was allowed: the failure itself is the answer
+                    raise self.exhausted("attempts", exc) from exc
+                delay = float(s.wait(state))
+                if self.deadline_at is not None and self.clock() + delay >= self.deadline_at:
+                    raise self.exhausted("deadline", exc) from exc
+                if s.max_total_tokens is not None and self.spent.total_tokens >= s.max_total_tokens:
+                    raise self.exhausted("tokens", exc) from exc
+                if delay > 0:
+                    yield Sleep(delay)
+                state.prepare_for_next_attempt()
+                purpose = "retry"
+                if isinstance(exc, ExtractionError):
+                    messages = reask_messages(base, exc)
+                    purpose = "reask"
+                    if s.repair_budget != "same":
+                        budget = s.repair_budget if isinstance(s.repair_budget, Budget) else None
+                elif isinstance(exc, AnswerTruncated):
+                    current = answer_tokens or (budget.answer_tokens if budget else 2048)
+                    answer_tokens = current * 2
+
+    def one_try(
+        self,
+        messages: list[dict[str, Any]],
+        purpose: str,
+        budget: Budget | None,
+        answer_tokens: int | None,
+    ) -> Generator[Op, Any, Answer[Any]]:
+        s = self.s
+        stream = s.stream or budget is not None
+        self.reasoning = []
+        out: Outcome
+        while True:
+            body = self.chat_body(
+                messages, stream=stream, budget=budget, answer_tokens=answer_tokens
+            )
+            out = yield from self.call(
+                Call("chat", body, stream=stream, purpose=purpose, limit=self.limit_for(budget))
+            )
+            err = out.error
+            if (
+                isinstance(err, ServerError)
+                and budget is not None
+                and self.memo.native_ok
+                and is_native_budget_refusal(err.status, err.message)
+            ):
+                self.memo.native_ok = False  # the server has no native budget: terse counts
+                continue
+            break
+        if isinstance(out.error, TransportError):
+            raise out.error
+        self.reasoning.append(out.reasoning)
+        report = None
+        if budget is not None:
+            report = BudgetReport(
+                hit=out.cut,
+                reasoning_tokens=out.reasoning_tokens,
+                limit_tokens=budget.tokens,
+                limit_seconds=budget.seconds,
+            )
+            native = budget.native and self.memo.native_ok and self.dialect.native_budget
+            if not out.cut and native and budget.tokens and out.reasoning_tokens >= budget.tokens:
+                report = replace(report, hit=True, strategy="native")
+        truncated = isinstance(out.error, ThinkingTruncated)
+        if out.cut or (truncated and budget is not None and out.reasoning.strip()):
+            if budget is not None and budget.on_exceed == "raise":
+                raise ThinkingBudgetExceeded(
+                    f"thinking reached the budget ({out.reasoning_tokens} reasoning tokens)",
+                    reasoning=out.reasoning,
+                    reasoning_tokens=out.reasoning_tokens,
+                )
+            how = budget.on_exceed if budget is not None else "conclude"
+            first = out
+            if how == "disable":
+                out, method = (yield from self.disable(messages, budget)), "disable"
+            else:
+                out, method = yield from self.conclude(messages, out, budget)
+            if report is None:
+                report = BudgetReport(hit=False, reasoning_tokens=first.reasoning_tokens)
+            report = replace(report, hit=report.hit or first.cut, strategy=how, method=method)
+        if out.error is not None:
+            raise out.error
+        return self.finish(out, report)
+
+    def finish(self, out: Outcome, report: BudgetReport | None) -> Answer[Any]:
+        s = self.s
+        reasoning = "".join(self.reasoning)
+        value: Any = out.text
+        salvaged = False
+        if s.response_model is not None and s.response_model is not str:
+            from ._extract import extract_details
+
+            try:
+                got = extract_details(
+                    Split(reasoning, out.text, True),
+                    s.response_model,
+                    salvage=s.salvage,
+                    partial=s.partial,
+                )
+            except ExtractionError as exc:
+                exc.reasoning = reasoning
+                self.attempts[-1] = replace(self.attempts[-1], outcome="invalid", error=exc)
+                raise
+            value, salvaged = got.value, got.source == "reasoning"
+        return Answer(
+            value=value,
+            text=out.text,
+            reasoning=reasoning,
+            finish_reason=out.finish_reason,
+            usage=self.spent,
+            attempts=tuple(self.attempts),
+            dialect=self.dialect.name,
+            model=s.model,
+            budget=report,
+            salvaged=salvaged,
+        )
+
+    # -- after the budget ------------------------------------------------------------------
+
+    def answer_cap(self, budget: Budget | None) -> int:
+        return self.token_cap(budget.answer_tokens if budget is not None else 1024)
+
+    def conclude(
+        self, messages: list[dict[str, Any]], cut: Outcome, budget: Budget | None
+    ) -> Generator[Op, Any, tuple[Outcome, str]]:
+        """Continue the cut reasoning into an answer, trying the dialect's methods in order."""
+        nudge = budget.nudge if budget is not None else Budget(tokens=1).nudge
+        stream = self.s.stream
+        reasoning = cut.reasoning
+        last: Outcome | None = None
+        for method in self.dialect.conclude:
+            if method == "llamacpp-completion":
+                tpl = yield from self.call(
+                    Call("apply-template", {"messages": messages}, purpose="conclude")
+                )
+                prompt = tpl.body.get("prompt") if isinstance(tpl.body, Mapping) else None
+                if tpl.error is not None or not isinstance(prompt, str):
+                    last = tpl
+                    continue
+                body: dict[str, Any] = {
+                    "model": self.s.model,
+                    "prompt": raw_prompt(prompt, reasoning, nudge),
+                    "max_tokens": self.answer_cap(budget),
+                }
+                op = Call("completions", body, stream=stream, purpose="conclude", answer_only=True)
+            elif method == "chat-prefill":
+                body = self.chat_body(
+                    conclude_messages(messages, reasoning, nudge),
+                    stream=stream,
+                    budget=None,
+                    answer_tokens=self.answer_cap(budget),
+                    patch={"continue_final_message": True, "add_generation_prompt": False},
+                )
+                op = Call("chat", body, stream=stream, purpose="conclude", answer_only=True)
+            elif method == "deepseek-prefix":
+                body = self.chat_body(
+                    prefix_messages(messages, reasoning, nudge),
+                    stream=stream,
+                    budget=None,
+                    answer_tokens=self.answer_cap(budget),
+                )
+                op = Call("beta-chat", body, stream=stream, purpose="conclude")
+            else:  # "new-turn": works on any chat endpoint
+                can_off = self.s.family is None or self.s.family.can_disable
+                body = self.chat_body(
+                    new_turn_messages(messages, reasoning),
+                    stream=True if budget is not None else stream,
+                    budget=None,
+                    answer_tokens=self.answer_cap(budget),
+                    patch=self.dialect.disable_thinking if can_off else None,
+                )
+                op = Call(
+                    "chat",
+                    body,
+                    stream=bool(body.get("stream")),
+                    purpose="conclude",
+                    limit=self.limit_for(budget),
+                    thinking_disabled=can_off,
+                )
+            out = yield from self.call(op)
+            last = out
+            if out.error is None and not out.cut:
+                self.reasoning.append(out.reasoning)
+                return out, method
+            if isinstance(out.error, TransportError) and not (
+                isinstance(out.error, ServerError) and 400 <= out.error.status < 500
+            ):
+                raise out.error
+        err = last.error if last is not None else None
+        raise ThinkingTruncated(
+            "thinking was cut at the budget and no way to conclude it produced an answer"
+            + (f" (last: {err})" if err else ""),
+            reasoning=reasoning,
+            finish_reason="budget",
+        )
+
+    def disable(
+        self, messages: list[dict[str, Any]], budget: Budget | None
+    ) -> Generator[Op, Any, Outcome]:
+        """Ask again with thinking switched off."""
+        body = self.chat_body(
+            messages,
+            stream=self.s.stream,
+            budget=None,
+            answer_tokens=self.answer_cap(budget),
+            patch=self.dialect.disable_thinking,
+        )
+        out = yield from self.call(
+            Call("chat", body, stream=self.s.stream, purpose="disable", thinking_disabled=True)
+        )
+        self.reasoning.append(out.reasoning)
+        return out
+
+
+def ask_flow(
+    settings: Settings, memo: Memo, clock: Callable[[], float] = time.monotonic
+) -> Generator[Op, Any, Answer[Any]]:
+    """The whole of one ``ask``: yields operations, returns the `Answer`."""
+    return (yield from _Run(settings, memo, clock).main())
+
+
+_PROBES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    # (path at the server root, dialect, keys whose presence identifies it)
+    ("/props", "llamacpp", ("build_info", "default_generation_settings", "chat_template")),
+    ("/server_info", "sglang", ("reasoning_parser", "model_path", "enable_strict_thinking")),
+    ("/version", "vllm", ("version",)),
+)
+
+
+def probe_flow() -> Generator[Op, Any, ServerInfo]:
+    """Ask the server what it is: llama.cpp ``/props``, SGLang ``/server_info``, vLLM ``/version``."""
+    for path, name, keys in _PROBES:
+        out: Outcome = yield Call("get", path=path, purpose="probe")
+        body = out.body
+        if out.error is not None or not isinstance(body, Mapping):
+            continue
+        if not any(k in body for k in keys):
+            continue
+        dialect = dialect_named(name)
+        template = body.get("chat_template")
+        thinking_open = None
+        if isinstance(template, str):
+            tail = template.rstrip()[-80:]
+            thinking_open = "<think>" in tail and "</think>" not in tail
+        native: bool | None = dialect.native_budget is not None
+        if name == "sglang":
+            native = bool(body.get("enable_strict_thinking"))
+        version = body.get("version") or body.get("build_info")
+        return ServerInfo(
+            dialect=name,
+            label=dialect.label,
+            version=str(version) if version is not None else None,
+            native_budget=native,
+            template_opens_thinking=thinking_open,
+            raw=dict(body),
+        )
+    models: Outcome = yield Call("get", path="/v1/models", purpose="probe")
+    owner = None
+    if isinstance(models.body, Mapping):
+        data = models.body.get("data")
+        if isinstance(data, list) and data and isinstance(data[0], Mapping):
+            owner = data[0].get("owned_by")
+    known = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llamacpp", "ollama": "ollama"}
+    found = known.get(str(owner).lower()) if owner else None
+    dialect = dialect_named(found) if found else GENERIC
+    return ServerInfo(
+        dialect=dialect.name,
+        label=dialect.label,
+        version=None,
+        native_budget=None,
+        template_opens_thinking=None,
+        raw=dict(models.body) if isinstance(models.body, Mapping) else {},
+    )
