@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._dialects import Dialect, ModelFamily
+from ._dialects import Dialect, ModelFamily, detect_from_response
 from ._exceptions import (
     AnswerTruncated,
     NoAnswer,
@@ -206,6 +206,7 @@ class Assembler:
         self._error: TerseError | None = None
         self._hint: str | None = None
         self._done = False
+        self._seen_chunk = False
         self._flushed = False
         self.cut = False
         """True once the thinking budget was reached: stop reading and close the stream."""
@@ -216,55 +217,57 @@ class Assembler:
         """Take one SSE line; return the reasoning and answer pieces it released."""
         if not line.startswith("data:") or self._done:
             return []
-        payload = line[5:].strip()
-        if payload == "[DONE]":
+        if line.endswith("[DONE]") and line[5:].strip() == "[DONE]":
             self._done = True
             return []
         try:
-            obj = json.loads(payload)
+            obj = json.loads(line[5:])
         except ValueError:
-            self._fail(ProtocolError("server sent a stream line that is not JSON", payload))
+            self._fail(ProtocolError("server sent a stream line that is not JSON", line[5:]))
             return []
-        if not isinstance(obj, Mapping):
-            self._fail(ProtocolError("server sent a stream event that is not an object", payload))
+        if type(obj) is not dict:
+            self._fail(ProtocolError("server sent a stream event that is not an object", line[5:]))
             return []
         return self.feed_chunk(obj)
 
     def feed_chunk(self, obj: Mapping[str, Any]) -> list[ReasoningDelta | AnswerDelta]:
         """Take one parsed stream event (chat, completions or llama.cpp ``/completion``)."""
-        if "error" in obj and not obj.get("choices"):
+        choices = obj.get("choices")
+        if "error" in obj and not choices:
             self._fail(server_error(_int(obj.get("code")) or 500, json.dumps(obj)))
             return []
-        if self._hint is None:
-            from ._dialects import detect_from_response
-
+        if self._hint is None and (not self._seen_chunk or "usage" in obj or "timings" in obj):
             self._hint = detect_from_response(obj)
+        self._seen_chunk = True
         usage = obj.get("usage")
-        if isinstance(usage, Mapping):
+        if usage and isinstance(usage, Mapping):
             self._usage = usage
-        choices = obj.get("choices")
-        if isinstance(choices, list) and choices:
+        reasoning = ""
+        content: Any = None
+        if choices and type(choices) is list:
             choice = choices[0]
             if not isinstance(choice, Mapping):
                 return []
             delta = choice.get("delta")
-            if not isinstance(delta, Mapping):
-                delta = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
-            text = choice.get("text")
-            content = delta.get("content") if isinstance(delta, Mapping) else None
-            if content is None and isinstance(text, str):
-                content = text
-            reasoning = _reasoning_of(delta) if isinstance(delta, Mapping) else ""
+            if delta is None:
+                delta = choice.get("message")
+            if isinstance(delta, Mapping):
+                content = delta.get("content")
+                reasoning = _reasoning_of(delta)
+            if content is None:
+                content = choice.get("text")
             finish = choice.get("finish_reason")
-            if isinstance(finish, str):
+            if finish is not None and isinstance(finish, str):
                 self._finish = finish
         elif "content" in obj and "stop" in obj:  # llama.cpp native /completion chunk
-            content, reasoning = obj.get("content"), ""
+            content = obj.get("content")
             if obj.get("stop"):
                 self._finish = "length" if obj.get("stopped_limit") else "stop"
         else:
             return []
-        return self._take(reasoning, content if isinstance(content, str) else "")
+        if not reasoning and not content:
+            return []
+        return self._take(reasoning, content if type(content) is str else "")
 
     def feed_body(self, obj: Any) -> None:
         """Take a whole non-streamed response body."""
@@ -454,16 +457,19 @@ class Assembler:
 
 
 def _reasoning_of(delta: Mapping[str, Any]) -> str:
-    found = ""
+    """The reasoning text of a message or delta, whichever field carries it.
+
+    The vLLM transition sends ``reasoning`` and ``reasoning_content`` with the same text:
+    it counts once. Should they ever differ, ``reasoning`` (the current name) wins.
+    """
+    found = delta.get("reasoning")
+    if found and type(found) is str:
+        return found
     for key in _REASONING_KEYS:
         value = delta.get(key)
-        if isinstance(value, str) and value:
-            if not found:
-                found = value
-            elif value != found:
-                # Two fields with different text: keep the current name (``reasoning``).
-                found = delta.get("reasoning") or found
-    return found
+        if value and type(value) is str:
+            return value
+    return ""
 
 
 def _drop_leaked(text: str, prefixes: tuple[str, ...]) -> str:

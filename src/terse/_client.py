@@ -923,4 +923,3 @@ class AsyncClient(_Base):
         for event in asm.flush():
             yield event
         box.append(asm.result())
-

@@ -194,6 +194,7 @@ class _Run:
         self.attempts: list[Attempt] = []
         self.spent = Usage()
         self.reasoning: list[str] = []
+        self.capped_by_total = False  # a request's max_tokens was lowered by max_total_tokens
 
     @property
     def dialect(self) -> Dialect:
@@ -263,6 +264,8 @@ class _Run:
             left = self.s.max_total_tokens - self.spent.total_tokens
             if left <= 0:
                 raise self.exhausted("tokens", None)
+            if left < cap:
+                self.capped_by_total = True
             cap = min(cap, left)
         return max(1, cap)
 
@@ -329,6 +332,8 @@ class _Run:
             except ThinkingBudgetExceeded:
                 raise
             except (ResponseError, TransportError) as exc:
+                if self.capped_by_total and isinstance(exc, (ThinkingTruncated, AnswerTruncated)):
+                    raise self.exhausted("tokens", exc) from exc
                 state.set_exception((type(exc), exc, exc.__traceback__))
                 if not s.retry(state):
                     raise

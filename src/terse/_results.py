@@ -207,18 +207,40 @@ class ServerInfo:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ReasoningDelta:
+class _TextEvent:
+    """A piece of streamed text (immutable; cheap to create, one per chunk)."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __init__(self, text: str) -> None:
+        object.__setattr__(self, "text", text)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self) and isinstance(other, _TextEvent) and other.text == self.text
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.text))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(text={self.text!r})"
+
+
+class ReasoningDelta(_TextEvent):
     """A piece of reasoning text, as it streams."""
 
-    text: str
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class AnswerDelta:
+class AnswerDelta(_TextEvent):
     """A piece of answer text, as it streams (never contains reasoning)."""
 
-    text: str
+    __slots__ = ()
 
 
 @dataclass(frozen=True)

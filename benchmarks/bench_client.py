@@ -1,0 +1,153 @@
+"""terse's client overhead, side by side with the openai client on loopback.
+
+The fake server runs in a separate process (so it does not share the GIL with the
+clients being measured), and every figure is a median of interleaved runs.
+
+1. Non-streamed call: ``terse.Client.ask()`` vs bare ``openai.chat.completions.create()``
+   (target: ask <= 1.05x).
+2. A 5,000-chunk reasoning stream: ``terse.Client.stream()`` vs iterating openai's own
+   ``Stream`` (target: terse >= 5x faster) and vs raw HTTP line iteration with
+   ``json.loads`` per line (target: terse <= 1.5x of that floor).
+
+Run: ``python benchmarks/bench_client.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import openai
+
+import terse
+
+CHUNKS = 5000
+
+
+def _serve(port_out: Any, stop: Any, stream_tokens: int) -> None:
+    from terse.testing import FakeServer, Reply
+
+    reasoning = " think" * stream_tokens
+    with FakeServer(dialect="vllm") as srv:
+        srv.route("STREAM", Reply(reasoning=reasoning, answer="done"))
+        srv.default = Reply(reasoning="Short thought.", answer="Paris")
+        port_out.put(srv.base_url)
+        stop.wait()
+
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def raw_line_client() -> Callable[[str, dict[str, Any]], int]:
+    """POST and iterate SSE lines with json.loads: the floor any client must pay."""
+    try:
+        import httpx as http
+    except ImportError:  # openai 3.x installs httpx2 only
+        import httpx2 as http  # type: ignore[import-not-found,no-redef]  # optional
+
+    session = http.Client(timeout=30)
+
+    def run(url: str, body: dict[str, Any]) -> int:
+        n = 0
+        with session.stream("POST", url, json=body) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    obj = json.loads(line[6:])
+                    choices = obj.get("choices") or [{}]
+                    delta = choices[0].get("delta") or {}
+                    if delta.get("reasoning") or delta.get("content"):
+                        n += 1
+        return n
+
+    return run
+
+
+def main() -> None:
+    ctx = mp.get_context("spawn")
+    port_q: Any = ctx.Queue()
+    stop = ctx.Event()
+    proc = ctx.Process(target=_serve, args=(port_q, stop, CHUNKS), daemon=True)
+    proc.start()
+    base_url = port_q.get(timeout=30)
+    try:
+        oa = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)
+        client = terse.Client(oa, model="m", dialect="vllm", thinking_open=False)
+        msgs: list[Any] = [{"role": "user", "content": "capital of France?"}]
+
+        for _ in range(50):  # warm up connections and caches
+            oa.chat.completions.create(model="m", messages=msgs, max_tokens=64)
+            client.ask("capital of France?", max_tokens=64)
+
+        def bare() -> None:
+            for _ in range(20):
+                oa.chat.completions.create(model="m", messages=msgs, max_tokens=64)
+
+        def ask() -> None:
+            for _ in range(20):
+                client.ask("capital of France?", max_tokens=64)
+
+        call = interleaved({"openai create()": bare, "terse ask()": ask}, rounds=40)
+        print("non-streamed call on loopback (20 calls per round, median of 40 rounds)")
+        for name, t in call.items():
+            print(f"  {name:24s} {t / 20 * 1e6:8.0f} us/call")
+        print(
+            f"  ratio ask/create: {call['terse ask()'] / call['openai create()']:.3f}x (target <= 1.05x)"
+        )
+
+        stream_msgs: list[Any] = [{"role": "user", "content": "STREAM please"}]
+        raw = raw_line_client()
+        url = base_url + "/chat/completions"
+        body = {"model": "m", "messages": stream_msgs, "stream": True, "max_tokens": CHUNKS + 10}
+
+        def openai_stream() -> None:
+            n = 0
+            for chunk in oa.chat.completions.create(
+                model="m", messages=stream_msgs, stream=True, max_tokens=CHUNKS + 10
+            ):
+                if chunk.choices:
+                    n += 1
+            assert n >= CHUNKS
+
+        def terse_stream() -> None:
+            with client.stream("STREAM please", max_tokens=CHUNKS + 10) as s:
+                n = sum(1 for e in s if isinstance(e, terse.ReasoningDelta))
+            assert n >= CHUNKS
+
+        def raw_lines() -> None:
+            assert raw(url, body) >= CHUNKS
+
+        st = interleaved(
+            {
+                "openai Stream": openai_stream,
+                "terse stream()": terse_stream,
+                "raw lines": raw_lines,
+            },
+            rounds=9,
+        )
+        print(f"\n{CHUNKS}-chunk reasoning stream (median of 9 interleaved rounds)")
+        for name, t in st.items():
+            print(f"  {name:24s} {t / CHUNKS * 1e6:8.2f} us/chunk")
+        print(
+            f"  terse vs openai Stream: {st['openai Stream'] / st['terse stream()']:.1f}x faster (target >= 5x)"
+        )
+        print(
+            f"  terse vs raw lines:     {st['terse stream()'] / st['raw lines']:.2f}x (target <= 1.5x)"
+        )
+    finally:
+        stop.set()
+        proc.join(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

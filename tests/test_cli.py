@@ -1,0 +1,169 @@
+"""The ``terse`` command line: strip, split, serve-fake, --version, --help."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from terse._cli import COMMANDS, build_parser, main
+
+RAW = "<think>\nThe user asks for France's capital.\n</think>\n\nParis"
+
+
+def run(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    stdin: str = "",
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_strip_prints_only_the_answer(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(monkeypatch, capsys, ["strip"], RAW) == (0, "Paris\n", "")
+
+
+def test_strip_of_unclosed_thinking_prints_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(monkeypatch, capsys, ["strip"], "<think>\nstill going")[:2] == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            RAW,
+            {
+                "reasoning": "\nThe user asks for France's capital.\n",
+                "answer": "Paris",
+                "closed": True,
+            },
+        ),
+        (
+            "Hmm, close-only.</think>\n\nParis",
+            {"reasoning": "Hmm, close-only.", "answer": "Paris", "closed": True},
+        ),
+        ("<think>\nnever closes", {"reasoning": "\nnever closes", "answer": "", "closed": False}),
+        ("just an answer", {"reasoning": "", "answer": "just an answer", "closed": True}),
+    ],
+)
+def test_split_json_prints_reasoning_answer_and_closed(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    expected: dict[str, object],
+) -> None:
+    code, out, _ = run(monkeypatch, capsys, ["split", "--json"], text)
+    assert code == 0
+    assert json.loads(out) == expected
+
+
+def test_split_without_json_labels_both_parts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(monkeypatch, capsys, ["split"], "<think>\nnever closes")
+    assert out.startswith("--- reasoning (never closed)\n")
+    assert out.endswith("--- answer\n\n")
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("terse ")
+
+
+@pytest.mark.parametrize("argv", [["--help"], *[[c.name, "--help"] for c in COMMANDS]])
+def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    assert "usage: terse" in capsys.readouterr().out
+
+
+def test_top_level_help_lists_every_command() -> None:
+    text = build_parser().format_help()
+    assert all(c.name in text and c.help in text for c in COMMANDS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "required"),
+        (["frobnicate"], "invalid choice"),
+        (["serve-fake"], "--dialect"),
+        (["serve-fake", "--dialect", "gpt5"], "invalid choice"),
+        (["serve-fake", "--dialect", "vllm", "--port", "x"], "invalid int"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_serve_fake_rejects_a_non_positive_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve-fake", "--dialect", "vllm", "--tokens-per-second", "0"]) == 2
+    assert "must be positive" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs_strip() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "terse._cli", "strip"],
+        input=RAW,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "Paris\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child needs POSIX")
+def test_serve_fake_serves_until_ctrl_c() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "terse._cli", "serve-fake", "--dialect", "llamacpp", "--runaway"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the server prints its URL once it listens
+        assert "local simulator" in line
+        base_url = line.rsplit(" ", 1)[1].strip()
+        r = httpx.post(
+            base_url + "/chat/completions", json={"messages": [], "max_tokens": 3}, timeout=5
+        )
+        assert r.json()["choices"][0]["finish_reason"] == "length"
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(5)
+        if proc.stdout:
+            proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()
