@@ -234,7 +234,9 @@ class Assembler:
         """Take one parsed stream event (chat, completions or llama.cpp ``/completion``)."""
         choices = obj.get("choices")
         if "error" in obj and not choices:
-            self._fail(server_error(_int(obj.get("code")) or 500, json.dumps(obj)))
+            err = obj["error"]
+            code = _int(err.get("code")) if isinstance(err, Mapping) else None
+            self._fail(server_error(code or _int(obj.get("code")) or 500, json.dumps(obj)))
             return []
         if self._hint is None and (not self._seen_chunk or "usage" in obj or "timings" in obj):
             self._hint = detect_from_response(obj)
@@ -352,9 +354,12 @@ class Assembler:
     def _take_content(self, content: str, events: list[ReasoningDelta | AnswerDelta]) -> None:
         splitter = self._splitter
         if splitter is None:
-            mode = (
-                False if (self._saw_reasoning_field or self._answer_only) else self._thinking_open
-            )
+            if self._saw_reasoning_field or self._answer_only:
+                mode: bool | None = False
+            elif self._disabled:
+                mode = None  # thinking is off: a pre-filled <think> cannot be assumed
+            else:
+                mode = self._thinking_open
             splitter = self._splitter = Splitter(thinking_open=mode)
         before_answer = not self._answer_started
         part = splitter.feed(content)

@@ -136,6 +136,52 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- probe ---------------------------------------------------------------------------------
+
+
+def _probe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "url", help="the server's OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1"
+    )
+    p.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        default="OPENAI_API_KEY",
+        help="environment variable holding the API key (default: OPENAI_API_KEY)",
+    )
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+
+
+def _probe(args: argparse.Namespace) -> int:
+    import os
+
+    from ._client import Client
+    from ._exceptions import TerseError
+
+    key = os.environ.get(args.api_key_env) or None
+    try:
+        with Client(base_url=args.url, api_key=key, timeout=args.timeout) as client:
+            info = client.probe()
+    except TerseError as exc:
+        print(f"terse probe: {exc}", file=sys.stderr)
+        return 1
+    found = {
+        "dialect": info.dialect,
+        "server": info.label,
+        "version": info.version,
+        "native_thinking_budget": info.native_budget,
+        "template_opens_thinking": info.template_opens_thinking,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(found) + "\n")
+    else:
+        for name, value in found.items():
+            shown = "unknown" if value is None else value
+            sys.stdout.write(f"{name.replace('_', ' '):24s} {shown}\n")
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "strip",
@@ -157,6 +203,14 @@ COMMANDS: tuple[Command, ...] = (
         "Run terse.testing.FakeServer on loopback until Ctrl-C, for trying clients by hand.",
         _serve_args,
         _serve,
+    ),
+    Command(
+        "probe",
+        "ask a server what it is and what thinking controls it has",
+        "Ask an OpenAI-compatible server what it is (llama.cpp /props, SGLang /server_info, "
+        "vLLM /version) and report the dialect terse will speak and its capabilities.",
+        _probe_args,
+        _probe,
     ),
 )
 """Every subcommand, in the order ``terse --help`` lists them."""

@@ -493,6 +493,26 @@ class Client(_Base):
         **request: Any,
     ) -> Answer[T]: ...
 
+    @overload
+    def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = ...,
+        response_model: Any,
+        thinking_budget: int | Budget | None = ...,
+        max_retries: int = ...,
+        stop: Any = ...,
+        wait: Any = ...,
+        retry: Any = ...,
+        deadline: float | None = ...,
+        max_total_tokens: int | None = ...,
+        repair_budget: int | Budget | str | None = ...,
+        salvage: bool = ...,
+        partial: bool = ...,
+        **request: Any,
+    ) -> Answer[Any]: ...
+
     def ask(
         self,
         prompt: str | Sequence[Mapping[str, Any]],
@@ -754,6 +774,26 @@ class AsyncClient(_Base):
         partial: bool = ...,
         **request: Any,
     ) -> Answer[T]: ...
+
+    @overload
+    async def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = ...,
+        response_model: Any,
+        thinking_budget: int | Budget | None = ...,
+        max_retries: int = ...,
+        stop: Any = ...,
+        wait: Any = ...,
+        retry: Any = ...,
+        deadline: float | None = ...,
+        max_total_tokens: int | None = ...,
+        repair_budget: int | Budget | str | None = ...,
+        salvage: bool = ...,
+        partial: bool = ...,
+        **request: Any,
+    ) -> Answer[Any]: ...
 
     async def ask(
         self,
