@@ -24,6 +24,7 @@ from ._exceptions import (
     TransportError,
     UsageError,
 )
+from ._extract import Extracted, extract, extract_boxed, extract_choice, extract_details
 from ._formats import FORMATS, ThinkFormat
 from ._results import (
     Answer,
@@ -66,6 +67,7 @@ __all__ = [
     "ConnectionFailed",
     "Delta",
     "Dialect",
+    "Extracted",
     "ExtractionError",
     "Final",
     "NoAnswer",
@@ -87,6 +89,10 @@ __all__ = [
     "Usage",
     "UsageError",
     "__version__",
+    "extract",
+    "extract_boxed",
+    "extract_choice",
+    "extract_details",
     "retry_if_invalid",
     "retry_if_no_answer",
     "retry_if_transport",

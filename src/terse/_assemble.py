@@ -164,6 +164,8 @@ class Assembler:
         thinking_disabled: The request switched thinking off, so text that a reasoning
             parser filed as reasoning with no content is really the answer.
         limit: When to report `cut` (thinking budget), or None.
+        prefill: The content of a final assistant message the request asked the server to
+            continue; the answer is that prefill plus the continuation.
         prompt_estimate: Returns a local count of the prompt's tokens; called only when the
             server does not report them.
         clock: A monotonic clock (injectable for tests).
@@ -178,6 +180,7 @@ class Assembler:
         answer_only: bool = False,
         thinking_disabled: bool = False,
         limit: Limit | None = None,
+        prefill: str | None = None,
         prompt_estimate: Callable[[], int] = lambda: 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -187,6 +190,8 @@ class Assembler:
         self._answer_only = answer_only
         self._disabled = thinking_disabled
         self._limit = limit
+        self._prefill = prefill or None
+        self._head = ""  # content held while a repeated prefill may be forming
         self._prompt_estimate = prompt_estimate
         self._clock = clock
         self._start = clock()
@@ -348,8 +353,25 @@ class Assembler:
                 events.append(ReasoningDelta(reasoning))
                 self._count(reasoning)
         if content:
-            self._take_content(content, events)
+            if self._prefill is not None:
+                content = self._prefilled(content, final=False)
+            if content:
+                self._take_content(content, events)
         return events
+
+    def _prefilled(self, content: str, final: bool) -> str:
+        """Normalise a continued assistant prefill to the whole message.
+
+        llama.cpp repeats the prefill at the start of ``content``; other servers send only
+        the continuation. Either way the answer is the prefill plus the continuation.
+        """
+        prefill = self._prefill
+        assert prefill is not None
+        self._head += content
+        if len(self._head) < len(prefill) and not final:
+            return ""
+        head, self._head, self._prefill = self._head, "", None
+        return head if head.startswith(prefill) else prefill + head
 
     def _take_content(self, content: str, events: list[ReasoningDelta | AnswerDelta]) -> None:
         splitter = self._splitter
@@ -434,6 +456,8 @@ class Assembler:
             return []
         self._flushed = True
         events: list[ReasoningDelta | AnswerDelta] = []
+        if self._prefill is not None and self._head:
+            self._take_content(self._prefilled("", final=True), events)
         if self.cut and self._undecided:
             # Cut at the budget while the text had no tag yet: it was thinking that the
             # template opened; treat it as reasoning (it is concluded, never answered).

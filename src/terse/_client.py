@@ -246,6 +246,7 @@ class _Base:
             answer_only=call.answer_only,
             thinking_disabled=call.thinking_disabled,
             limit=call.limit,
+            prefill=call.prefill,
             prompt_estimate=_prompt_counter(messages),
         )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tenacity import RetryCallState, Retrying
@@ -78,6 +78,7 @@ class Call:
     limit: Limit | None = None
     answer_only: bool = False
     thinking_disabled: bool = False
+    prefill: str | None = None
     path: str = ""
     timeout: float | None = None
 
@@ -125,7 +126,6 @@ class Settings:
     partial: bool = False
     schema_hint: bool = True
     on_attempt: Callable[[Attempt], None] | None = None
-    extra_fields: tuple[str, ...] = field(default=())
 
 
 def schema_instruction(target: Any) -> str | None:
@@ -374,8 +374,17 @@ class _Run:
             body = self.chat_body(
                 messages, stream=stream, budget=budget, answer_tokens=answer_tokens
             )
+            last = messages[-1] if messages else {}
+            prefill = last.get("content") if last.get("role") == "assistant" else None
             out = yield from self.call(
-                Call("chat", body, stream=stream, purpose=purpose, limit=self.limit_for(budget))
+                Call(
+                    "chat",
+                    body,
+                    stream=stream,
+                    purpose=purpose,
+                    limit=self.limit_for(budget),
+                    prefill=prefill if isinstance(prefill, str) else None,
+                )
             )
             err = out.error
             if (

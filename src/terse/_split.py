@@ -28,6 +28,7 @@ whitespace; undecided text (rule 2) is held whole.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -136,6 +137,29 @@ class _Scan:
         self.hold = max((len(d) for d in self.delims), default=1) - 1
 
 
+class _Tables:
+    """Everything a `Splitter` derives from its formats, built once per set of formats."""
+
+    __slots__ = ("all_closes", "close_scans", "open_scan", "opens", "undecided")
+
+    def __init__(self, fmts: tuple[ThinkFormat, ...]) -> None:
+        self.opens = tuple(
+            sorted(((o, f) for f in fmts for o in f.opens), key=lambda p: -len(p[0]))
+        )
+        self.all_closes = _Scan((c, f) for f in fmts for c in f.closes)
+        self.close_scans = {f: _Scan((c, f) for c in f.closes) for f in fmts}
+        self.undecided = _Scan(
+            [(c, f) for f in fmts if f.close_only for c in f.closes]
+            + [(o, f) for f in fmts if not f.word_delimiters for o in f.opens]
+        )
+        self.open_scan = frozenset(o for f in fmts if not f.word_delimiters for o in f.opens)
+
+
+@functools.lru_cache(maxsize=64)
+def _tables(fmts: tuple[ThinkFormat, ...]) -> _Tables:
+    return _Tables(fmts)
+
+
 class Splitter:
     """Incremental reasoning/answer splitter for streams.
 
@@ -159,19 +183,16 @@ class Splitter:
     """
 
     __slots__ = (
-        "_all_closes",
         "_buf",
         "_closed",
         "_fast",
         "_format",
         "_held",
-        "_open_scan",
-        "_opens",
         "_scan",
         "_state",
+        "_tables",
         "_tail",
         "_thinking_open",
-        "_undecided",
         "_ws",
     )
 
@@ -183,18 +204,10 @@ class Splitter:
     ) -> None:
         if thinking_open not in (None, True, False):
             raise UsageError("thinking_open must be True, False or None")
-        fmts = resolve_formats(formats)
+        tables = _tables(resolve_formats(formats))
         self._thinking_open = thinking_open
-        self._opens = tuple(
-            sorted(((o, f) for f in fmts for o in f.opens), key=lambda p: -len(p[0]))
-        )
-        self._all_closes = _Scan((c, f) for f in fmts for c in f.closes)
-        self._undecided = _Scan(
-            [(c, f) for f in fmts if f.close_only for c in f.closes]
-            + [(o, f) for f in fmts if not f.word_delimiters for o in f.opens]
-        )
-        self._open_scan = frozenset(o for f in fmts if not f.word_delimiters for o in f.opens)
-        self._scan = self._all_closes
+        self._tables = tables
+        self._scan = tables.all_closes
         self._held: list[str] = []
         self._tail = ""
         self._buf = ""
@@ -318,12 +331,12 @@ class Splitter:
                 self._closed = False
             return False
         waiting = False
-        for opener, fmt in self._opens:
+        for opener, fmt in self._tables.opens:
             if buf.startswith(opener):
                 if waiting and not final:
                     break
                 self._format = fmt
-                self._scan = _Scan((c, fmt) for c in fmt.closes)
+                self._scan = self._tables.close_scans[fmt]
                 self._state = _THINK if fmt.word_delimiters else _OPENED
                 self._buf = buf[len(opener) :]
                 return True
@@ -338,7 +351,7 @@ class Splitter:
             self._state = _ANSWER
         else:
             self._state = _UNDECIDED
-            self._scan = self._undecided
+            self._scan = self._tables.undecided
         self._buf = buf
         return True
 
@@ -396,7 +409,7 @@ class Splitter:
             self._state = _ANSWER
             self._format = None
             return True, full.lstrip()
-        if i == -1 or delim in self._open_scan:
+        if i == -1 or delim in self._tables.open_scan:
             self._state = _ANSWER
             return True, full
         i += offset

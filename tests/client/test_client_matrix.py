@@ -187,3 +187,17 @@ def test_api_key_is_never_shown() -> None:
     assert err.status == 401
     for text in (str(err), repr(err), err.body):
         assert "SECRET-KEY" not in text
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dialect", ["llamacpp", "vllm", "deepseek"])
+def test_assistant_prefill_gives_the_whole_message_once(dialect: str, mode: str) -> None:
+    """llama.cpp repeats a continued prefill in ``content``; others send only the continuation."""
+    messages = [
+        {"role": "user", "content": "Give the city as JSON."},
+        {"role": "assistant", "content": '{"city": "'},
+    ]
+    with FakeServer(dialect=dialect) as srv:
+        srv.push(Reply(answer='Paris"}'))
+        answer = run(mode, srv, prompt=messages)  # type: ignore[arg-type]
+    assert answer.text == '{"city": "Paris"}'

@@ -1,0 +1,306 @@
+"""Typed values from a model's final answer, never from its reasoning.
+
+`extract` splits the output (`terse._split`), then searches **only the answer**:
+
+1. A ``str`` target is the whole answer.
+2. If the answer ends inside an unfinished JSON value, it was cut: an error, unless
+   ``partial=True`` asks for the value to be completed (jiter's partial mode).
+3. JSON candidates (`terse._jsonscan`): the whole answer, fenced blocks, balanced values in
+   the prose. Each is tried raw, then repaired; of those that validate, the **last** in the
+   answer wins, because a model that corrects itself ends with the correction.
+4. For scalar targets (numbers, ``bool``, ``Literal``, ``Enum``), the value the prose
+   *states* (`terse._prose`): "the answer is **42**", a bare "ham", "Yes, …". Several
+   unmarked numbers, or both yes and no, are an error, never a guess.
+
+An output with no answer (thinking never ended, or nothing after it) is an error even when
+the reasoning holds a valid value: reasoning models draft schema-valid JSON while thinking.
+``salvage=True`` opts in to searching the reasoning in that case only, and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar, overload
+
+import jiter
+from pydantic import TypeAdapter, ValidationError
+
+from . import _prose
+from ._exceptions import ExtractionError
+from ._jsonscan import Candidate, repair, scan
+from ._split import Split, split
+from ._targets import Target, brief, target_for
+
+__all__ = ["Extracted", "extract", "extract_boxed", "extract_choice", "extract_details"]
+
+T = TypeVar("T")
+logger = logging.getLogger("terse")
+
+MAX_ANSWER_CHARS = 1 << 20
+"""Longest answer searched (1 MiB); longer ones are an error rather than a slow search."""
+
+
+@dataclass(frozen=True)
+class Extracted(Generic[T]):
+    """A value taken from a model output, with where and how it was found.
+
+    Attributes:
+        value: The validated value.
+        source: ``"answer"``, or ``"reasoning"`` when ``salvage=True`` had to search the
+            reasoning because the output had no answer.
+        candidate: The text the value came from, as it appears in the output.
+        kind: How it was found: ``"whole"`` (the whole answer), ``"fence"`` (a fenced block),
+            ``"json"`` (a JSON value in prose), ``"scalar"`` (a value stated in prose),
+            ``"boxed"`` (a ``\\boxed{}``).
+        repairs: Repairs applied to the candidate (``"trailing_commas"``, ``"partial"``, …).
+    """
+
+    value: T
+    source: Literal["answer", "reasoning"]
+    candidate: str
+    kind: str
+    repairs: tuple[str, ...] = ()
+
+
+# --- trying candidates ----------------------------------------------------------------------
+
+
+def _is_json_error(e: ValidationError) -> bool:
+    return any(err["type"] == "json_invalid" for err in e.errors(include_url=False)[:1])
+
+
+@dataclass(frozen=True)
+class _Hit:
+    value: Any
+    candidate: str
+    kind: str
+    repairs: tuple[str, ...]
+
+
+def _try(adapter: TypeAdapter[Any], text: str) -> tuple[Any, tuple[str, ...]] | str:
+    """Validate one candidate raw, then repaired; the value and repairs, or why it failed."""
+    try:
+        return adapter.validate_json(text), ()
+    except ValidationError as e:
+        if not _is_json_error(e):
+            return brief(e)
+    fixed = repair(text)
+    if fixed.status == "invalid":
+        return f"not JSON: {fixed.problem}"
+    if fixed.status == "truncated":
+        return "an unfinished JSON value"
+    try:
+        return adapter.validate_json(fixed.text), fixed.repairs
+    except ValidationError as e:
+        return f"after repairs ({', '.join(fixed.repairs) or 'none'}): {brief(e)}"
+
+
+def _partial(adapter: TypeAdapter[Any], cut: Candidate) -> _Hit | str:
+    fixed = repair(cut.text)
+    try:
+        data = jiter.from_json(fixed.text.encode(), partial_mode="trailing-strings")
+        value = adapter.validate_python(data)
+    except ValueError as e:  # ValidationError is a ValueError too
+        return brief(e) if isinstance(e, ValidationError) else f"cannot complete it: {e}"
+    return _Hit(value, cut.text, cut.kind, (*fixed.repairs, "partial"))
+
+
+class _NotFound(Exception):
+    def __init__(self, message: str, candidates: Sequence[str], errors: Sequence[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+        self.errors = errors
+
+
+def _tries(text: str, candidates: Sequence[Candidate]) -> list[tuple[str, str, str]]:
+    """(label, kind, text) of everything to try, in answer order, the whole answer first."""
+    out = [] if any(c.text == text for c in candidates) else [("the whole answer", "whole", text)]
+    counts = {"fence": 0, "json": 0}
+    for c in candidates:
+        counts[c.kind] += 1
+        name = "fenced block" if c.kind == "fence" else "JSON value"
+        label = f"{name} #{counts[c.kind]}"
+        out.append((label, "whole" if c.text == text else c.kind, c.text))
+        out.extend((f"{label} (a value inside it)", c.kind, t) for t in c.inner)
+    return out
+
+
+def _search(answer: str, target: Target, partial: bool) -> _Hit:
+    """Find the value in one text (the answer, or the reasoning when salvaging)."""
+    text = answer.strip()
+    if target.text:
+        try:
+            return _Hit(target.adapter.validate_python(text), text, "whole", ())
+        except ValidationError as e:
+            raise _NotFound(f"the answer is not {target.description}", [text], [brief(e)]) from e
+    if len(text) > MAX_ANSWER_CHARS:
+        raise _NotFound(f"the answer is too long to search ({len(text)} chars)", [], [])
+    found = scan(text)
+    if found.truncated is not None:
+        cut = found.truncated
+        if not partial:
+            msg = "the answer ends inside an unfinished JSON value (cut by the token limit?)"
+            raise _NotFound(f"{msg}; pass partial=True to complete it", [cut.text], [msg])
+        hit = _partial(target.adapter, cut)
+        if isinstance(hit, str):
+            raise _NotFound(f"the cut JSON value does not validate: {hit}", [cut.text], [hit])
+        return hit
+    tries = _tries(text, found.candidates)
+    errors: list[str] = []
+    for label, kind, t in reversed(tries):
+        result = _try(target.adapter, t)
+        if isinstance(result, tuple):
+            return _Hit(result[0], t, kind, result[1])
+        errors.append(f"{label}: {result}")
+    errors.reverse()
+    for read in target.readers:
+        got = read(text)
+        if isinstance(got, _prose.Missing):
+            errors.append(got.reason)
+            continue
+        value, how = got
+        try:
+            value = target.adapter.validate_python(value)
+        except ValidationError as e:
+            errors.append(f"{how.evidence!r}: {brief(e)}")
+            continue
+        return _Hit(value, how.evidence, "boxed" if how.mark == "boxed" else "scalar", ())
+    if target.text_fallback:
+        try:
+            return _Hit(target.adapter.validate_python(text), text, "whole", ())
+        except ValidationError as e:
+            errors.append(f"the whole answer as text: {brief(e)}")
+    notes = [*found.notes]
+    raise _NotFound(
+        "no candidate in the answer validates as " + target.description,
+        [t for _, _, t in tries],
+        [*errors, *notes],
+    )
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+def _as_split(text: str | Split) -> Split:
+    if isinstance(text, Split):
+        return text
+    if isinstance(text, str):
+        return split(text)
+    raise TypeError(f"expected a str or a terse.Split, not {type(text).__name__}")
+
+
+def _no_answer(sp: Split) -> str:
+    if not sp.closed:
+        return "thinking never ended (the output was cut inside the reasoning)"
+    return "the model stopped after its reasoning without writing one"
+
+
+@overload
+def extract_details(
+    text: str | Split, target: type[T], *, salvage: bool = ..., partial: bool = ...
+) -> Extracted[T]: ...
+@overload
+def extract_details(
+    text: str | Split, target: Any, *, salvage: bool = ..., partial: bool = ...
+) -> Extracted[Any]: ...
+def extract_details(
+    text: str | Split, target: Any, *, salvage: bool = False, partial: bool = False
+) -> Extracted[Any]:
+    """Like `extract`, but also say where the value came from and how it was repaired.
+
+    Example:
+        >>> d = extract_details('<think>{"n": 1}</think>Final:\\n```json\\n{"n": 2,}\\n```', dict)
+        >>> d.value, d.kind, d.repairs
+        ({'n': 2}, 'fence', ('trailing_commas',))
+    """
+    sp = _as_split(text)
+    tgt = target_for(target)
+    source: Literal["answer", "reasoning"] = "answer"
+    where = sp.answer
+    if not sp.closed or not sp.answer.strip():
+        if not salvage or not sp.reasoning.strip():
+            raise ExtractionError(
+                f"the output has no answer: {_no_answer(sp)}",
+                text=sp.answer,
+                target=tgt.description,
+                reasoning=sp.reasoning,
+            )
+        logger.warning(
+            "extract: the output has no answer: %s; salvaging from the reasoning", _no_answer(sp)
+        )
+        source, where = "reasoning", sp.reasoning
+    try:
+        hit = _search(where, tgt, partial)
+    except _NotFound as e:
+        message = str(e)
+        if source == "reasoning":
+            message = f"the output has no answer: {_no_answer(sp)}; salvage failed too: {e}"
+        detail = "".join(f"\n  - {err}" for err in e.errors[-5:] if err not in message)
+        raise ExtractionError(
+            message + detail,
+            text=sp.answer,
+            candidates=e.candidates,
+            errors=e.errors,
+            target=tgt.description,
+            reasoning=sp.reasoning,
+        ) from None
+    return Extracted(hit.value, source, hit.candidate, hit.kind, hit.repairs)
+
+
+@overload
+def extract(
+    text: str | Split, target: type[T], *, salvage: bool = ..., partial: bool = ...
+) -> T: ...
+@overload
+def extract(text: str | Split, target: Any, *, salvage: bool = ..., partial: bool = ...) -> Any: ...
+def extract(text: str | Split, target: Any, *, salvage: bool = False, partial: bool = False) -> Any:
+    """Return the value of type ``target`` that the model's final answer gives.
+
+    ``text`` is a whole model output (split into reasoning and answer first) or a `Split`.
+    ``target`` is a pydantic model, dataclass, TypedDict, or anything pydantic's
+    ``TypeAdapter`` accepts (``int``, ``bool``, ``Literal[...]``, ``list[...]``, unions…).
+
+    Raises:
+        ExtractionError: the output has no answer, or nothing in it validates as
+            ``target``; it carries every candidate tried and why each failed.
+
+    Example:
+        >>> out = '<think>Maybe {"city": "Lyon"}?</think>It is:\\n```json\\n{"city": "Paris"}\\n```'
+        >>> extract(out, dict)
+        {'city': 'Paris'}
+        >>> extract("<think>2+2</think>The answer is **4**.", int)
+        4
+    """
+    return extract_details(text, target, salvage=salvage, partial=partial).value
+
+
+def extract_boxed(text: str | Split) -> str | None:
+    """The content of the last ``\\boxed{…}`` in the answer (nested braces kept), or None.
+
+    Example:
+        >>> extract_boxed(r"<think>\\boxed{5}?</think>So $\\boxed{\\frac{1}{2}}$.")
+        '\\\\frac{1}{2}'
+    """
+    sp = _as_split(text)
+    return _prose.last_boxed(sp.answer) if sp.closed else None
+
+
+def extract_choice(
+    text: str | Split, options: str | Sequence[str] | Mapping[str, str] = "ABCD"
+) -> str | None:
+    """The multiple-choice letter the answer states, or None when absent or ambiguous.
+
+    Recognises "(C)", "**Answer: B**", "The correct option is D", "Answer: (A) Paris", a
+    bare letter, and ``\\boxed{C}``. With ``options`` as a mapping of letter to option
+    text, an answer that repeats one option's text also counts.
+
+    Example:
+        >>> extract_choice("<think>A or C?</think>The correct option is **C**.")
+        'C'
+        >>> extract_choice("It is (A) or (B).") is None
+        True
+    """
+    sp = _as_split(text)
+    return _prose.stated_choice(sp.answer, options) if sp.closed else None
