@@ -268,3 +268,14 @@ def test_long_inputs_run_in_linear_time() -> None:
     for i in range(0, 200_000, 7):
         s.feed("</thin"[: (i % 6) + 1])
     s.finish()
+
+
+def test_str_subclasses_are_accepted() -> None:
+    class Text(str):
+        pass
+
+    s = Splitter(thinking_open=True)
+    d = s.feed(Text("hmm"))
+    assert d.reasoning == "hmm"
+    assert type(d.reasoning) is str
+    assert split(Text("<think>a</think>b")).answer == "b"

@@ -75,6 +75,10 @@ _cached_reasoning = _REASONING.get
 
 
 def _reasoning_delta(chunk: str) -> Delta:
+    if type(chunk) is not str:
+        if not isinstance(chunk, str):
+            raise TypeError("not a str")  # Splitter.feed() words the message
+        chunk = str(chunk)
     delta: Delta = _new_delta(Delta, (chunk, ""))
     if len(chunk) <= 64:
         if len(_REASONING) >= _REASONING_MAX:
@@ -226,9 +230,12 @@ class Splitter:
 
     def feed(self, chunk: str) -> Delta:
         """Take the next chunk of output; return the reasoning and answer it releases."""
-        if type(chunk) is str and self._fast not in chunk:
-            # Inside the reasoning, nothing held back, and no delimiter can start here.
-            return _cached_reasoning(chunk) or _reasoning_delta(chunk)
+        try:
+            if self._fast not in chunk:
+                # Inside the reasoning, nothing held back, and no delimiter can start here.
+                return _cached_reasoning(chunk) or _reasoning_delta(chunk)
+        except TypeError:
+            raise TypeError(f"Splitter.feed() takes str, not {type(chunk).__name__}") from None
         if not isinstance(chunk, str):
             raise TypeError(f"Splitter.feed() takes str, not {type(chunk).__name__}")
         if self._state == _ANSWER:
