@@ -13,7 +13,8 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast, overload
 
@@ -923,8 +924,11 @@ class AsyncClient(_Base):
                 result = await self._perform_aux(op)
             else:
                 box: list[Outcome] = []
-                async for event in self._perform(op, settings, box):
-                    yield event
+                # aclosing: leaving the stream early must close the HTTP response now,
+                # not whenever the inner generator is garbage-collected.
+                async with aclosing(self._perform(op, settings, box)) as events:
+                    async for event in events:
+                        yield event
                 result = box[0]
 
     async def _perform_aux(self, call: Call) -> Outcome:
@@ -940,7 +944,7 @@ class AsyncClient(_Base):
 
     async def _perform(
         self, call: Call, settings: Settings, box: list[Outcome]
-    ) -> AsyncIterator[ReasoningDelta | AnswerDelta]:
+    ) -> AsyncGenerator[ReasoningDelta | AnswerDelta, None]:
         asm = self._assembler(call, settings)
         resource, kwargs = self._create_args(call)
         try:

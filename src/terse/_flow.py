@@ -59,6 +59,9 @@ log = logging.getLogger("terse")
 DEFAULT_MAX_TOKENS = 16384
 """Server-side cap sent when neither the caller nor a budget sets one."""
 
+PROBE_TIMEOUT = 10.0
+"""Seconds allowed for each request of a probe (a server that hangs there is not probed)."""
+
 
 @dataclass(frozen=True)
 class Call:
@@ -579,7 +582,7 @@ _PROBES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 def probe_flow() -> Generator[Op, Any, ServerInfo]:
     """Ask the server what it is: llama.cpp ``/props``, SGLang ``/server_info``, vLLM ``/version``."""
     for path, name, keys in _PROBES:
-        out: Outcome = yield Call("get", path=path, purpose="probe")
+        out: Outcome = yield Call("get", path=path, purpose="probe", timeout=PROBE_TIMEOUT)
         body = out.body
         if out.error is not None or not isinstance(body, Mapping):
             continue
@@ -603,7 +606,7 @@ def probe_flow() -> Generator[Op, Any, ServerInfo]:
             template_opens_thinking=thinking_open,
             raw=dict(body),
         )
-    models: Outcome = yield Call("get", path="/v1/models", purpose="probe")
+    models: Outcome = yield Call("get", path="/v1/models", purpose="probe", timeout=PROBE_TIMEOUT)
     owner = None
     if isinstance(models.body, Mapping):
         data = models.body.get("data")

@@ -201,3 +201,32 @@ def test_assistant_prefill_gives_the_whole_message_once(dialect: str, mode: str)
         srv.push(Reply(answer='Paris"}'))
         answer = run(mode, srv, prompt=messages)  # type: ignore[arg-type]
     assert answer.text == '{"city": "Paris"}'
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_leaving_a_stream_early_closes_it_and_the_server_stops(mode: str) -> None:
+    long_reasoning = " step" * 2000
+    with FakeServer(dialect="vllm", tokens_per_second=200) as srv:
+        srv.push(Reply(reasoning=long_reasoning, answer="done"))
+        with terse.Client(base_url=srv.base_url, model="m") as client:
+            if mode == "sync":
+                with client.stream("q") as stream:
+                    for i, _event in enumerate(stream):
+                        if i == 5:
+                            break
+            else:
+
+                async def go() -> None:
+                    async with terse.AsyncClient(base_url=srv.base_url, model="m") as aclient:
+                        async with aclient.stream("q") as stream:
+                            i = 0
+                            async for _event in stream:
+                                i += 1
+                                if i == 6:
+                                    break
+
+                asyncio.run(go())
+        srv.wait_idle(timeout=5)
+        rec = [r for r in srv.requests if r.script is not None][-1]
+    assert rec.disconnected
+    assert rec.generated_tokens < 50  # of 2,000: generation stopped when the stream closed
