@@ -5,8 +5,9 @@ model family, typed values taken from the answer (never the reasoning), and boun
 accounted retries.
 """
 
+from ._async_client import AsyncClient
 from ._budget import QWEN_NUDGE, Budget
-from ._client import AnswerStream, AsyncAnswerStream, AsyncClient, Client
+from ._client import Client
 from ._dialects import DIALECTS, Dialect
 from ._exceptions import (
     AnswerTruncated,
@@ -46,6 +47,7 @@ from ._retry import (
     wait_retry_after,
 )
 from ._split import Delta, Split, Splitter, split, strip
+from ._streams import AnswerStream, AsyncAnswerStream
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,315 @@
+"""`AsyncClient`: the async twin of `terse.Client`, over the same pure flow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from types import TracebackType
+from typing import Any, overload
+
+import openai
+
+from ._assemble import Outcome
+from ._base import UNSET, T, _aux_outcome, _Base, _map_error
+from ._budget import Budget
+from ._exceptions import ProtocolError, UsageError
+from ._flow import Call, Settings, Sleep, probe_flow
+from ._results import (
+    Answer,
+    AnswerDelta,
+    Attempt,
+    Final,
+    ReasoningDelta,
+    ServerInfo,
+    StreamEvent,
+)
+from ._streams import AsyncAnswerStream
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient(_Base):
+    """The async twin of `Client`, over an ``openai.AsyncOpenAI`` client.
+
+    Example:
+        >>> client = terse.AsyncClient(base_url="http://127.0.0.1:8080/v1", model="qwen3")  # doctest: +SKIP
+        >>> (await client.ask("Capital of France? One word.")).text  # doctest: +SKIP
+        'Paris'
+    """
+
+    def __init__(
+        self,
+        openai_client: openai.AsyncOpenAI | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        dialect: str | None = None,
+        thinking_open: bool | None = None,
+        thinking_budget: int | Budget | None = None,
+        max_retries: int = 2,
+        deadline: float | None = None,
+        timeout: float | None = 600.0,
+        max_total_tokens: int | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+        schema_hint: bool = True,
+        **request: Any,
+    ) -> None:
+        if openai_client is None:
+            if base_url is None:
+                raise UsageError("give an openai.AsyncOpenAI client or base_url=")
+            key = api_key or os.environ.get("OPENAI_API_KEY") or "no-key"
+            openai_client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
+        elif base_url is not None or api_key is not None:
+            raise UsageError("give either an openai client or base_url=/api_key=, not both")
+        if not isinstance(openai_client, openai.AsyncOpenAI):
+            raise UsageError("AsyncClient wraps an openai.AsyncOpenAI; use Client for OpenAI")
+        self._openai = openai_client.with_options(max_retries=0)
+        self._configure(
+            model=model,
+            dialect=dialect,
+            thinking_open=thinking_open,
+            thinking_budget=thinking_budget,
+            max_retries=max_retries,
+            deadline=deadline,
+            timeout=timeout,
+            max_total_tokens=max_total_tokens,
+            on_attempt=on_attempt,
+            schema_hint=schema_hint,
+            request=request,
+        )
+
+    @overload
+    async def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = ...,
+        response_model: None = ...,
+        thinking_budget: int | Budget | None = ...,
+        max_retries: int = ...,
+        stop: Any = ...,
+        wait: Any = ...,
+        retry: Any = ...,
+        deadline: float | None = ...,
+        max_total_tokens: int | None = ...,
+        repair_budget: int | Budget | str | None = ...,
+        salvage: bool = ...,
+        partial: bool = ...,
+        **request: Any,
+    ) -> Answer[str]: ...
+
+    @overload
+    async def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = ...,
+        response_model: type[T],
+        thinking_budget: int | Budget | None = ...,
+        max_retries: int = ...,
+        stop: Any = ...,
+        wait: Any = ...,
+        retry: Any = ...,
+        deadline: float | None = ...,
+        max_total_tokens: int | None = ...,
+        repair_budget: int | Budget | str | None = ...,
+        salvage: bool = ...,
+        partial: bool = ...,
+        **request: Any,
+    ) -> Answer[T]: ...
+
+    @overload
+    async def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = ...,
+        response_model: Any,
+        thinking_budget: int | Budget | None = ...,
+        max_retries: int = ...,
+        stop: Any = ...,
+        wait: Any = ...,
+        retry: Any = ...,
+        deadline: float | None = ...,
+        max_total_tokens: int | None = ...,
+        repair_budget: int | Budget | str | None = ...,
+        salvage: bool = ...,
+        partial: bool = ...,
+        **request: Any,
+    ) -> Answer[Any]: ...
+
+    async def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        response_model: Any = None,
+        thinking_budget: int | Budget | None = UNSET,
+        max_retries: int = UNSET,
+        stop: Any = None,
+        wait: Any = None,
+        retry: Any = None,
+        deadline: float | None = UNSET,
+        max_total_tokens: int | None = UNSET,
+        repair_budget: int | Budget | str | None = "same",
+        salvage: bool = False,
+        partial: bool = False,
+        **request: Any,
+    ) -> Answer[Any]:
+        """Ask once (retrying as allowed) and return a clean, typed `Answer`."""
+        settings = self._settings(
+            prompt,
+            model=model,
+            response_model=response_model,
+            thinking_budget=thinking_budget,
+            max_retries=max_retries,
+            stop=stop,
+            wait=wait,
+            retry=retry,
+            deadline=deadline,
+            max_total_tokens=max_total_tokens,
+            repair_budget=repair_budget,
+            salvage=salvage,
+            partial=partial,
+            stream=False,
+            request=request,
+        )
+        async for event in self._drive(settings):
+            if isinstance(event, Final):
+                answer: Answer[Any] = event.answer
+                return answer
+        raise AssertionError("the flow ended without an answer")  # pragma: no cover
+
+    def stream(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        response_model: Any = None,
+        thinking_budget: int | Budget | None = UNSET,
+        max_retries: int = UNSET,
+        stop: Any = None,
+        wait: Any = None,
+        retry: Any = None,
+        deadline: float | None = UNSET,
+        max_total_tokens: int | None = UNSET,
+        repair_budget: int | Budget | str | None = "same",
+        salvage: bool = False,
+        partial: bool = False,
+        **request: Any,
+    ) -> AsyncAnswerStream[Any]:
+        """Like `ask`, streamed: ``async with client.stream(...) as s: async for e in s: ...``."""
+        settings = self._settings(
+            prompt,
+            model=model,
+            response_model=response_model,
+            thinking_budget=thinking_budget,
+            max_retries=max_retries,
+            stop=stop,
+            wait=wait,
+            retry=retry,
+            deadline=deadline,
+            max_total_tokens=max_total_tokens,
+            repair_budget=repair_budget,
+            salvage=salvage,
+            partial=partial,
+            stream=True,
+            request=request,
+        )
+        return AsyncAnswerStream(self._drive(settings))
+
+    async def probe(self) -> ServerInfo:
+        """Ask the server what it is (``/props``, ``/server_info``, ``/version``)."""
+        flow = probe_flow()
+        result: Any = None
+        try:
+            while True:
+                op = flow.send(result)
+                assert isinstance(op, Call)
+                result = await self._perform_aux(op)
+        except StopIteration as stop:
+            info: ServerInfo = stop.value
+        self._learn(info)
+        return info
+
+    async def close(self) -> None:
+        """Close the underlying openai client's connections."""
+        await self._openai.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- the driver ------------------------------------------------------------------------
+
+    async def _drive(self, settings: Settings) -> AsyncIterator[StreamEvent]:
+        flow = self._flow(settings)
+        result: Any = None
+        while True:
+            try:
+                op = flow.send(result)
+            except StopIteration as stop:
+                yield Final(stop.value)
+                return
+            if isinstance(op, Sleep):
+                await asyncio.sleep(op.seconds)
+                result = None
+            elif op.endpoint in ("get", "apply-template"):
+                result = await self._perform_aux(op)
+            else:
+                box: list[Outcome] = []
+                # aclosing: leaving the stream early must close the HTTP response now,
+                # not whenever the inner generator is garbage-collected.
+                async with aclosing(self._perform(op, settings, box)) as events:
+                    async for event in events:
+                        yield event
+                result = box[0]
+
+    async def _perform_aux(self, call: Call) -> Outcome:
+        method, kwargs = self._aux_args(call)
+        try:
+            text = await getattr(self._openai, method)(**kwargs)
+        except Exception as exc:
+            mapped = _map_error(exc)
+            if mapped is None:
+                raise
+            return _aux_outcome(None, mapped)
+        return _aux_outcome(text, None)
+
+    async def _perform(
+        self, call: Call, settings: Settings, box: list[Outcome]
+    ) -> AsyncGenerator[ReasoningDelta | AnswerDelta, None]:
+        asm = self._assembler(call, settings)
+        resource, kwargs = self._create_args(call)
+        try:
+            async with resource.create(**kwargs) as response:
+                if call.stream:
+                    async for line in response.iter_lines():
+                        events = asm.feed_line(line)
+                        for event in events:
+                            yield event
+                        if asm.cut or asm.check_time():
+                            break
+                else:
+                    asm.feed_body(json.loads(await response.read()))
+        except ValueError as exc:
+            asm.fail(ProtocolError(f"the server's response is not JSON: {exc}"))
+        except Exception as exc:
+            mapped = _map_error(exc)
+            if mapped is None:
+                raise
+            asm.fail(mapped)
+        for event in asm.flush():
+            yield event
+        box.append(asm.result())
