@@ -167,7 +167,7 @@ class _Base:
         retries = self._max_retries if max_retries is UNSET else max_retries
         if not isinstance(retries, int) or retries < 0:
             raise UsageError(f"max_retries must be an int >= 0, not {retries!r}")
-        if repair_budget not in ("same", None) and not isinstance(repair_budget, Budget):
+        if repair_budget not in ("same", "off", None) and not isinstance(repair_budget, Budget):
             repair_budget = as_budget(repair_budget)
         merged = {**self._request, **request}
         for key in ("model", "messages"):

@@ -191,8 +191,10 @@ class Client(_Base):
         ``prompt`` is a user message or a list of chat messages. ``response_model`` is
         the type of ``Answer.value`` (a pydantic model, dataclass, TypedDict, ``int``,
         ``Literal[...]``, …), extracted from the answer only; leave it out for ``str``.
-        ``stop``/``wait``/``retry`` take tenacity strategies. Extra keyword arguments
-        are sent as request fields.
+        ``stop``/``wait``/``retry`` take tenacity strategies. ``repair_budget`` is the
+        thinking budget of a re-ask after an invalid answer: ``"same"`` (default), a
+        smaller budget, or ``"off"`` (thinking switched off for the repair turn). Extra
+        keyword arguments are sent as request fields.
         """
         settings = self._settings(
             prompt,

@@ -328,10 +328,13 @@ class _Run:
         purpose = "ask"
         budget = s.budget
         answer_tokens: int | None = None
+        thinking_off = False
         state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
         while True:
             try:
-                return (yield from self.one_try(messages, purpose, budget, answer_tokens))
+                return (
+                    yield from self.one_try(messages, purpose, budget, answer_tokens, thinking_off)
+                )
             except ThinkingBudgetExceeded:
                 raise
             except (ResponseError, TransportError) as exc:
@@ -356,7 +359,9 @@ class _Run:
                 if isinstance(exc, ExtractionError):
                     messages = reask_messages(base, exc)
                     purpose = "reask"
-                    if s.repair_budget != "same":
+                    if s.repair_budget == "off":
+                        budget, thinking_off = None, True
+                    elif s.repair_budget != "same":
                         budget = s.repair_budget if isinstance(s.repair_budget, Budget) else None
                 elif isinstance(exc, AnswerTruncated):
                     current = answer_tokens or (budget.answer_tokens if budget else 2048)
@@ -368,14 +373,17 @@ class _Run:
         purpose: str,
         budget: Budget | None,
         answer_tokens: int | None,
+        thinking_off: bool = False,
     ) -> Generator[Op, Any, Answer[Any]]:
         s = self.s
         stream = s.stream or budget is not None
+        can_off = s.family is None or s.family.can_disable
+        patch = self.dialect.disable_thinking if thinking_off and can_off else None
         self.reasoning = []
         out: Outcome
         while True:
             body = self.chat_body(
-                messages, stream=stream, budget=budget, answer_tokens=answer_tokens
+                messages, stream=stream, budget=budget, answer_tokens=answer_tokens, patch=patch
             )
             last = messages[-1] if messages else {}
             prefill = last.get("content") if last.get("role") == "assistant" else None
@@ -386,6 +394,7 @@ class _Run:
                     stream=stream,
                     purpose=purpose,
                     limit=self.limit_for(budget),
+                    thinking_disabled=patch is not None,
                     prefill=prefill if isinstance(prefill, str) else None,
                 )
             )

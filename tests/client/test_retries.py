@@ -196,3 +196,14 @@ def test_answer_truncation_retry_doubles_the_allowance() -> None:
     assert answer.text == "one two three"
     assert gens[1].body["max_tokens"] > 0
     assert [a.outcome for a in answer.attempts] == ["answer_truncated", "ok"]
+
+
+def test_repair_turn_can_switch_thinking_off() -> None:
+    with FakeServer(dialect="vllm") as srv:
+        srv.push(Reply(reasoning=REASONING, answer="lots"), Reply(answer='{"n": 2}'))
+        answer = ask("sync", srv, response_model=Count, repair_budget="off")
+        gens = generations(srv)
+    assert answer.value == Count(n=2)
+    assert "chat_template_kwargs" not in (gens[0].body or {})
+    assert gens[1].body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert gens[1].body["reasoning_effort"] == "none"
