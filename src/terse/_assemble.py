@@ -108,7 +108,9 @@ def build_usage(
         sources.add("server")
     elif completion is not None:
         # Only the total is reported: count the (short) answer, and the rest is reasoning,
-        # delimiters included.
+        # delimiters included. With no reasoning at all, everything is answer.
+        if counted_reasoning == 0:
+            counted_answer = completion
         answer = min(counted_answer, completion)
         reasoning = completion - answer
         sources.add("server" if reasoning == 0 or answer == 0 else local)
@@ -191,6 +193,7 @@ class Assembler:
         self._disabled = thinking_disabled
         self._limit = limit
         self._prefill = prefill or None
+        self._prefilled_request = self._prefill is not None
         self._head = ""  # content held while a repeated prefill may be forming
         self._prompt_estimate = prompt_estimate
         self._clock = clock
@@ -206,6 +209,7 @@ class Assembler:
         self._undecided: list[str] = []  # content held undecided, kept in case the budget cuts it
         self._answer_started = False
         self._answer_chunks = 0
+        self._whole = False
         self._finish: str | None = None
         self._usage: Mapping[str, Any] | None = None
         self._error: TerseError | None = None
@@ -281,6 +285,7 @@ class Assembler:
         if not isinstance(obj, Mapping):
             self._fail(ProtocolError("server response is not a JSON object", str(obj)[:2000]))
             return
+        self._whole = True  # one body: chunks say nothing about token counts
         self.feed_chunk(obj)
         self._done = True
 
@@ -338,7 +343,7 @@ class Assembler:
         self._done = True
 
     def _answer_tokens(self, text: str) -> int:
-        if self._counter.method == "chunks":
+        if self._counter.method == "chunks" and not self._whole:
             return self._answer_chunks
         return count_tokens(text) if text else 0
 
@@ -376,10 +381,16 @@ class Assembler:
     def _take_content(self, content: str, events: list[ReasoningDelta | AnswerDelta]) -> None:
         splitter = self._splitter
         if splitter is None:
-            if self._saw_reasoning_field or self._answer_only:
-                mode: bool | None = False
-            elif self._disabled:
-                mode = None  # thinking is off: a pre-filled <think> cannot be assumed
+            if self._answer_only:
+                # The think block was closed for the model; a close tag it writes anyway
+                # (after a forced close) is dropped by detection.
+                mode: bool | None = None
+            elif self._saw_reasoning_field:
+                mode = False
+            elif self._disabled or self._prefilled_request:
+                # Thinking is off, or the reply continues the caller's own assistant text:
+                # a template-opened <think> cannot be assumed.
+                mode = None
             else:
                 mode = self._thinking_open
             splitter = self._splitter = Splitter(thinking_open=mode)
@@ -399,6 +410,8 @@ class Assembler:
             if splitter.format is not None:  # resolved as reasoning: count what was held
                 for chunk in held:
                     self._count(chunk)
+            else:  # resolved as answer: the held chunks were answer
+                self._answer_chunks += len(held)
         if part.reasoning:
             self._reasoning.append(part.reasoning)
             events.append(ReasoningDelta(part.reasoning))
@@ -406,9 +419,10 @@ class Assembler:
             # Still on the thinking side: count the raw chunk, delimiters included, as the
             # server counts them.
             self._count(content)
+        elif self._answer_started or part.answer:
+            self._answer_chunks += 1  # whitespace-only pieces of the answer count too
         if part.answer:
             self._answer_started = True
-            self._answer_chunks += 1
             self._emit_answer(part.answer, events)
 
     def _count(self, reasoning: str, provisional: bool = False) -> None:

@@ -59,6 +59,18 @@ def _map_error(exc: BaseException) -> TerseError | None:
     return None
 
 
+def _stale_connection(exc: BaseException) -> bool:
+    """A pooled keep-alive connection the server had already closed (nothing was received).
+
+    llama-server closes the connection after a streamed response while advertising
+    keep-alive; the next request on it fails before any byte arrives. That one is sent
+    again at once on a fresh connection, without counting as an attempt.
+    """
+    return isinstance(exc, openai.APIConnectionError) and not isinstance(
+        exc, openai.APITimeoutError
+    )
+
+
 def _messages(prompt: str | Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
     if isinstance(prompt, str):
         return ({"role": "user", "content": prompt},)
@@ -200,7 +212,10 @@ class _Base:
     def _flow(self, settings: Settings) -> Any:
         def run() -> Any:
             memo = self._memo
-            if settings.budget is not None and memo.dialect is None and memo.info is None:
+            # A budget needs the server's native knobs and continuation endpoints; a stream
+            # needs to know whether the template opens thinking, or it must hold the text.
+            wants = settings.budget is not None or settings.stream
+            if wants and memo.dialect is None and memo.info is None:
                 info = yield from probe_flow()
                 self._learn(info)
             return (yield from ask_flow(settings, memo))
@@ -238,7 +253,12 @@ class _Base:
         """The openai resource and keyword arguments for a generation request."""
         body = dict(call.body or {})
         kwargs: dict[str, Any] = {"model": body.pop("model"), "timeout": call.timeout}
-        kwargs["stream"] = bool(body.pop("stream", False))
+        body.pop("stream", None)
+        kwargs["stream"] = call.stream
+        if call.stream:
+            body.setdefault("stream_options", {"include_usage": True})
+        else:
+            body.pop("stream_options", None)
         if call.endpoint == "completions":
             kwargs["prompt"] = body.pop("prompt")
             resource = self._openai.completions

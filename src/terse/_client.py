@@ -19,7 +19,7 @@ from typing import Any, overload
 import openai
 
 from ._assemble import Outcome
-from ._base import UNSET, T, _aux_outcome, _Base, _map_error
+from ._base import UNSET, T, _aux_outcome, _Base, _map_error, _stale_connection
 from ._budget import Budget
 from ._exceptions import ProtocolError, UsageError
 from ._flow import Call, Settings, Sleep, probe_flow
@@ -319,23 +319,29 @@ class Client(_Base):
     ) -> Iterator[ReasoningDelta | AnswerDelta]:
         asm = self._assembler(call, settings)
         resource, kwargs = self._create_args(call)
-        try:
-            with resource.create(**kwargs) as response:
-                if call.stream:
-                    for line in response.iter_lines():
-                        events = asm.feed_line(line)
-                        if events:
-                            yield from events
-                        if asm.cut or asm.check_time():
-                            break
-                else:
-                    asm.feed_body(json.loads(response.read()))
-        except ValueError as exc:
-            asm.fail(ProtocolError(f"the server's response is not JSON: {exc}"))
-        except Exception as exc:
-            mapped = _map_error(exc)
-            if mapped is None:
-                raise
-            asm.fail(mapped)
+        for retry_stale in (True, False):
+            opened = False
+            try:
+                with resource.create(**kwargs) as response:
+                    opened = True
+                    if call.stream:
+                        for line in response.iter_lines():
+                            events = asm.feed_line(line)
+                            if events:
+                                yield from events
+                            if asm.cut or asm.check_time():
+                                break
+                    else:
+                        asm.feed_body(json.loads(response.read()))
+            except ValueError as exc:
+                asm.fail(ProtocolError(f"the server's response is not JSON: {exc}"))
+            except Exception as exc:
+                if retry_stale and not opened and _stale_connection(exc):
+                    continue
+                mapped = _map_error(exc)
+                if mapped is None:
+                    raise
+                asm.fail(mapped)
+            break
         yield from asm.flush()
         box.append(asm.result())

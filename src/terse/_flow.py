@@ -39,6 +39,7 @@ from ._exceptions import (
     ThinkingTruncated,
     TransportError,
 )
+from ._formats import FORMATS
 from ._results import Answer, Attempt, BudgetReport, ServerInfo, Usage
 from ._retry import reask_messages
 from ._split import Split
@@ -58,6 +59,23 @@ log = logging.getLogger("terse")
 
 DEFAULT_MAX_TOKENS = 16384
 """Server-side cap sent when neither the caller nor a budget sets one."""
+
+_CHAT_ONLY = frozenset(
+    {
+        "max_completion_tokens",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "chat_template_kwargs",
+        "reasoning_effort",
+        "messages",
+        "stream_options",
+    }
+)
+"""Request fields that mean nothing to a raw completion (the rest, e.g. temperature, carry over)."""
+
+_OPENERS = tuple(o for f in FORMATS if not f.word_delimiters for o in f.opens)
 
 PROBE_TIMEOUT = 10.0
 """Seconds allowed for each request of a probe (a server that hangs there is not probed)."""
@@ -295,25 +313,28 @@ class _Run:
             body["stream_options"] = {"include_usage": True}
         else:
             body.pop("stream", None)
-        if (
+        if self.native(budget):
+            assert budget is not None
+            assert budget.tokens is not None
+            body.update(native_budget_fields(self.dialect, budget.tokens))
+        return body
+
+    def native(self, budget: Budget | None) -> bool:
+        """Whether to ask for the server's own budget: it concludes by itself, so only then."""
+        return (
             budget is not None
             and budget.tokens is not None
             and budget.native
+            and budget.on_exceed == "conclude"
             and self.memo.native_ok
-        ):
-            body.update(native_budget_fields(self.dialect, budget.tokens))
-        return body
+            and self.dialect.native_budget is not None
+        )
 
     def limit_for(self, budget: Budget | None) -> Limit | None:
         if budget is None:
             return None
         tokens = budget.tokens
-        if (
-            tokens is not None
-            and budget.native
-            and self.memo.native_ok
-            and self.dialect.native_budget
-        ):
+        if tokens is not None and self.native(budget):
             tokens += NATIVE_SLACK
         return Limit(tokens=tokens, seconds=budget.seconds)
 
@@ -419,7 +440,7 @@ class _Run:
                 limit_tokens=budget.tokens,
                 limit_seconds=budget.seconds,
             )
-            native = budget.native and self.memo.native_ok and self.dialect.native_budget
+            native = self.native(budget)
             if not out.cut and native and budget.tokens and out.reasoning_tokens >= budget.tokens:
                 report = replace(report, hit=True, strategy="native")
         truncated = isinstance(out.error, ThinkingTruncated)
@@ -498,11 +519,12 @@ class _Run:
                 if tpl.error is not None or not isinstance(prompt, str):
                     last = tpl
                     continue
-                body: dict[str, Any] = {
-                    "model": self.s.model,
-                    "prompt": raw_prompt(prompt, reasoning, nudge),
-                    "max_tokens": self.answer_cap(budget),
-                }
+                body = {k: v for k, v in self.s.request.items() if k not in _CHAT_ONLY}
+                body.update(
+                    model=self.s.model,
+                    prompt=raw_prompt(prompt, reasoning, nudge),
+                    max_tokens=self.answer_cap(budget),
+                )
                 op = Call("completions", body, stream=stream, purpose="conclude", answer_only=True)
             elif method == "chat-prefill":
                 body = self.chat_body(
@@ -600,7 +622,16 @@ def probe_flow() -> Generator[Op, Any, ServerInfo]:
         dialect = dialect_named(name)
         template = body.get("chat_template")
         thinking_open = None
-        if isinstance(template, str):
+        if name == "llamacpp":
+            # Render a one-message chat: does the generation prompt open a think block?
+            probe = {"messages": [{"role": "user", "content": "hi"}]}
+            rendered: Outcome = yield Call(
+                "apply-template", probe, purpose="probe", timeout=PROBE_TIMEOUT
+            )
+            prompt = rendered.body.get("prompt") if isinstance(rendered.body, Mapping) else None
+            if isinstance(prompt, str):
+                thinking_open = prompt.rstrip().endswith(_OPENERS)
+        if thinking_open is None and isinstance(template, str):
             tail = template.rstrip()[-80:]
             thinking_open = "<think>" in tail and "</think>" not in tail
         native: bool | None = dialect.native_budget is not None

@@ -217,13 +217,15 @@ def test_leaving_a_stream_early_closes_it_and_the_server_stops(mode: str) -> Non
             else:
 
                 async def go() -> None:
-                    async with terse.AsyncClient(base_url=srv.base_url, model="m") as aclient:
-                        async with aclient.stream("q") as stream:
-                            i = 0
-                            async for _event in stream:
-                                i += 1
-                                if i == 6:
-                                    break
+                    async with (
+                        terse.AsyncClient(base_url=srv.base_url, model="m") as aclient,
+                        aclient.stream("q") as stream,
+                    ):
+                        i = 0
+                        async for _event in stream:
+                            i += 1
+                            if i == 6:
+                                break
 
                 asyncio.run(go())
         srv.wait_idle(timeout=5)
