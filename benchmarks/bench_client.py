@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import openai
+from _report import result
 
 import terse
 
@@ -101,8 +102,10 @@ def main() -> None:
         print("non-streamed call on loopback (20 calls per round, median of 40 rounds)")
         for name, t in call.items():
             print(f"  {name:24s} {t / 20 * 1e6:8.0f} us/call")
-        print(
-            f"  ratio ask/create: {call['terse ask()'] / call['openai create()']:.3f}x (target <= 1.05x)"
+        ask_ratio = call["terse ask()"] / call["openai create()"]
+        print(f"  ratio ask/create: {ask_ratio:.3f}x (target <= 1.05x)")
+        result(
+            "ask_vs_create", ask_ratio, baseline="openai chat.completions.create()", target="<=1.05"
         )
 
         stream_msgs: list[Any] = [{"role": "user", "content": "STREAM please"}]
@@ -138,12 +141,14 @@ def main() -> None:
         print(f"\n{CHUNKS}-chunk reasoning stream (median of 9 interleaved rounds)")
         for name, t in st.items():
             print(f"  {name:24s} {t / CHUNKS * 1e6:8.2f} us/chunk")
-        print(
-            f"  terse vs openai Stream: {st['openai Stream'] / st['terse stream()']:.1f}x faster (target >= 5x)"
+        faster = st["openai Stream"] / st["terse stream()"]
+        floor = st["terse stream()"] / st["raw lines"]
+        print(f"  terse vs openai Stream: {faster:.1f}x faster (target >= 5x)")
+        print(f"  terse vs raw lines:     {floor:.2f}x (target <= 1.5x)")
+        result(
+            "stream_speedup_vs_openai", faster, baseline="openai's Stream iterator", target=">=5"
         )
-        print(
-            f"  terse vs raw lines:     {st['terse stream()'] / st['raw lines']:.2f}x (target <= 1.5x)"
-        )
+        result("stream_vs_raw_lines", floor, baseline="raw SSE lines + json.loads", target="<=1.5")
     finally:
         stop.set()
         proc.join(timeout=10)

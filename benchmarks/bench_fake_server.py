@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from _raw_client import main as raw_client
+from _report import result
 
 from terse.testing import FakeServer, Reply, Runaway
 
@@ -164,6 +165,11 @@ def main() -> None:
     print(
         f"(medians of {rounds} interleaved rounds; {REQUESTS} requests per round, {CHUNKS} chunks per stream)"
     )
+    for label, _, _, ratio in rows:
+        metric = (
+            label.replace("/s", "").replace(", client in ", "_").replace(" ", "_").replace(",", "")
+        )
+        result(f"fake_{metric}_vs_floor", ratio, baseline="bare asyncio HTTP server (floor)")
 
 
 if __name__ == "__main__":

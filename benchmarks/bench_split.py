@@ -17,6 +17,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+from _report import result
+
 from terse import Splitter, split
 
 WORDS = "Let me think about this carefully . The user wants a number , so 42 maybe".split()
@@ -73,8 +75,11 @@ def main() -> None:
     print(f"whole text, {mb:.2f} MB, one think block (median of 15, interleaved)")
     for name, t in whole.items():
         print(f"  {name:18s} {mb / t / 1000:8.2f} GB/s")
-    print(
-        f"  ratio: terse.split is {whole['re.sub baseline'] / whole['terse.split']:.1f}x the baseline"
+    speedup = whole["re.sub baseline"] / whole["terse.split"]
+    print(f"  ratio: terse.split is {speedup:.1f}x the baseline")
+    result("split_vs_regex", speedup, baseline="re.sub(<think>.*?</think>)", target=">=1")
+    result(
+        "split_throughput", mb / whole["terse.split"] / 1000, baseline="", target=">=1", unit="GB/s"
     )
 
     chunks = chunk(text[:400_000])
@@ -95,6 +100,7 @@ def main() -> None:
         print(f"  {name:18s} {t / len(chunks) * 1e9:8.1f} ns/chunk")
     ratio = stream["Splitter.feed"] / stream["empty method"]
     print(f"  ratio: Splitter.feed costs {ratio:.2f}x an empty method call (target <= 3x)")
+    result("stream_split_vs_empty_call", ratio, baseline="empty method call", target="<=3")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from _report import result
+
 from terse._tokens import TokenCounter, load_encoding
 
 ENGLISH = (
@@ -104,6 +106,12 @@ def main() -> None:
         print(f"  {name:30s} {mb / t:8.1f} {base / t:8.2f}x {counts[name]:10,d} {error:+7.2f}%")
     print(
         "  (chunks counts deltas, not tokens: exact only where a server sends one token per chunk)"
+    )
+    blocks = medians["blocks (tiktoken)"]
+    result(
+        "stream_count_vs_whole_encode",
+        blocks / base,
+        baseline="one tiktoken encode of the whole text",
     )
 
 

@@ -167,3 +167,62 @@ def test_serve_fake_serves_until_ctrl_c() -> None:
             proc.stdout.close()
         if proc.stderr:
             proc.stderr.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["probe", "notaurl"], "expected a URL such as http://"),
+        (["probe", "ftp://host/v1"], "expected a URL such as http://"),
+        (["probe", "http://127.0.0.1:1/v1", "--timeout", "0"], "must be a positive number"),
+        (["serve-fake", "--dialect", "vllm", "--port", "99999"], "a port is 0 to 65535"),
+        (["demo", "--budget", "-5"], "must be at least 1"),
+    ],
+)
+def test_bad_option_values_name_the_option_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_probe_of_an_unreachable_server_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    assert main(["probe", url, "--timeout", "5"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "could not reach" in err
+
+
+def test_serve_fake_on_a_taken_port_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main(["serve-fake", "--dialect", "vllm", "--port", port]) == 1
+    assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
+
+
+def test_probe_reports_a_fake_llamacpp_server(capsys: pytest.CaptureFixture[str]) -> None:
+    from terse.testing import FakeServer
+
+    with FakeServer(dialect="llamacpp") as srv:
+        assert main(["probe", srv.base_url, "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["dialect"] == "llamacpp"
+    assert found["native_thinking_budget"] is True

@@ -6,6 +6,7 @@ accounted retries.
 """
 
 from ._async_client import AsyncClient
+from ._batch import BatchReport, arun_batch, run_batch
 from ._budget import QWEN_NUDGE, Budget
 from ._client import Client
 from ._dialects import DIALECTS, Dialect
@@ -63,6 +64,7 @@ __all__ = [
     "AsyncAnswerStream",
     "AsyncClient",
     "Attempt",
+    "BatchReport",
     "Budget",
     "BudgetReport",
     "Client",
@@ -91,6 +93,7 @@ __all__ = [
     "Usage",
     "UsageError",
     "__version__",
+    "arun_batch",
     "extract",
     "extract_boxed",
     "extract_choice",
@@ -99,6 +102,7 @@ __all__ = [
     "retry_if_no_answer",
     "retry_if_transport",
     "retry_if_truncated",
+    "run_batch",
     "split",
     "strip",
     "wait_retry_after",

@@ -18,6 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
+from . import _cli_extract, _demo
+from ._cli_types import http_url, port, positive_float
+
 __all__ = ["COMMANDS", "Command", "main"]
 
 
@@ -94,7 +97,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dialect", required=True, choices=sorted(DIALECTS), help="which server to imitate"
     )
-    p.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    p.add_argument("--port", type=port, default=0, help="port to listen on (default: a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument(
         "--tokens-per-second",
@@ -123,7 +126,12 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if args.runaway:
         srv.default = Runaway(answer="42")
-    with srv:
+    try:
+        srv.start()
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        print(f"terse serve-fake: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    try:
         print(
             f"terse fake {args.dialect} server (a local simulator, not a model) at {srv.base_url}",
             flush=True,
@@ -133,6 +141,8 @@ def _serve(args: argparse.Namespace) -> int:
             threading.Event().wait()
         except KeyboardInterrupt:
             print("stopped", flush=True)
+    finally:
+        srv.close()
     return 0
 
 
@@ -141,7 +151,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _probe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "url", help="the server's OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1"
+        "url",
+        type=http_url,
+        help="the server's OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1",
     )
     p.add_argument(
         "--api-key-env",
@@ -149,7 +161,9 @@ def _probe_args(p: argparse.ArgumentParser) -> None:
         default="OPENAI_API_KEY",
         help="environment variable holding the API key (default: OPENAI_API_KEY)",
     )
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
+    p.add_argument(
+        "--timeout", type=positive_float, default=10.0, help="seconds per request (default: 10)"
+    )
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
@@ -157,9 +171,15 @@ def _probe(args: argparse.Namespace) -> int:
     import os
 
     from ._client import Client
+    from ._demo import Endpoint
+    from ._demo_real import preflight
     from ._exceptions import TerseError
 
     key = os.environ.get(args.api_key_env) or None
+    problem = preflight(Endpoint(args.url, model="", api_key=key, timeout=args.timeout))
+    if problem:  # the probe itself treats silence as "a generic server"
+        print(f"terse probe: {problem}", file=sys.stderr)
+        return 1
     try:
         with Client(base_url=args.url, api_key=key, timeout=args.timeout) as client:
             info = client.probe()
@@ -183,6 +203,14 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 COMMANDS: tuple[Command, ...] = (
+    Command("demo", _demo.HELP, _demo.DESCRIPTION, _demo.add_arguments, _demo.run),
+    Command(
+        "extract",
+        _cli_extract.HELP,
+        _cli_extract.DESCRIPTION,
+        _cli_extract.add_arguments,
+        _cli_extract.run,
+    ),
     Command(
         "strip",
         "print the answer of a model output read from stdin",

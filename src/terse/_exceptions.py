@@ -59,7 +59,13 @@ def _truncate(text: str, limit: int = _BODY_LIMIT) -> str:
 
 
 class TerseError(Exception):
-    """Root of every error terse raises."""
+    """Root of every error terse raises.
+
+    ``attempts`` holds the record of every request the failed call made (empty for errors
+    raised before any request), so a failure's cost is never lost.
+    """
+
+    attempts: Sequence[Attempt] = ()
 
 
 class UsageError(TerseError, ValueError):

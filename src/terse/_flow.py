@@ -32,9 +32,11 @@ from ._dialects import GENERIC, Dialect, ModelFamily, dialect_named
 from ._exceptions import (
     AnswerTruncated,
     ExtractionError,
+    NoAnswer,
     ResponseError,
     RetriesExhausted,
     ServerError,
+    TerseError,
     ThinkingBudgetExceeded,
     ThinkingTruncated,
     TransportError,
@@ -232,7 +234,7 @@ class _Run:
             timeout = remaining if timeout is None else min(timeout, remaining)
         started = self.clock()
         out: Outcome = yield replace(op, timeout=timeout)
-        if out.dialect_hint and self.memo.dialect is None:
+        if out.dialect_hint and self.memo.dialect in (None, GENERIC):
             self.memo.dialect = dialect_named(out.dialect_hint)
         if op.endpoint in ("get",):
             return out
@@ -420,10 +422,10 @@ class _Run:
                 )
             )
             err = out.error
+            sent_native = any(k in body for k in native_budget_fields(self.dialect, 1))
             if (
                 isinstance(err, ServerError)
-                and budget is not None
-                and self.memo.native_ok
+                and sent_native
                 and is_native_budget_refusal(err.status, err.message)
             ):
                 self.memo.native_ok = False  # the server has no native budget: terse counts
@@ -443,8 +445,10 @@ class _Run:
             native = self.native(budget)
             if not out.cut and native and budget.tokens and out.reasoning_tokens >= budget.tokens:
                 report = replace(report, hit=True, strategy="native")
-        truncated = isinstance(out.error, ThinkingTruncated)
-        if out.cut or (truncated and budget is not None and out.reasoning.strip()):
+        # Thinking that ended without an answer (cut by the cap, or a model that stopped
+        # inside its thought) is concluded like a budget hit when a budget policy is set.
+        unfinished = isinstance(out.error, (ThinkingTruncated, NoAnswer))
+        if out.cut or (unfinished and budget is not None and out.reasoning.strip()):
             if budget is not None and budget.on_exceed == "raise":
                 raise ThinkingBudgetExceeded(
                     f"thinking reached the budget ({out.reasoning_tokens} reasoning tokens)",
@@ -599,7 +603,13 @@ def ask_flow(
     settings: Settings, memo: Memo, clock: Callable[[], float] = time.monotonic
 ) -> Generator[Op, Any, Answer[Any]]:
     """The whole of one ``ask``: yields operations, returns the `Answer`."""
-    return (yield from _Run(settings, memo, clock).main())
+    run = _Run(settings, memo, clock)
+    try:
+        return (yield from run.main())
+    except TerseError as exc:
+        if not exc.attempts:
+            exc.attempts = tuple(run.attempts)  # the cost of a failed call is never lost
+        raise
 
 
 _PROBES: tuple[tuple[str, str, tuple[str, ...]], ...] = (

@@ -75,9 +75,11 @@ With a thinking budget, thinking cut by the cap is concluded instead; add
 
 
 class wait_retry_after(wait_base):
-    """Wait what a 429's ``Retry-After`` says; otherwise defer to ``fallback``.
+    """Honour ``Retry-After``, back off after other faults, re-ask at once after a bad answer.
 
-    The server's hint is capped at ``max_wait`` seconds.
+    A 429's hint is capped at ``max_wait`` seconds; other transport faults wait what
+    ``fallback`` says (exponential with jitter by default); a re-ask after an invalid or
+    missing answer does not wait.
     """
 
     def __init__(self, fallback: wait_base | None = None, max_wait: float = 60.0) -> None:
@@ -92,6 +94,8 @@ class wait_retry_after(wait_base):
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, (int, float)) and retry_after >= 0:
             return float(min(retry_after, self.max_wait))
+        if exc is not None and not isinstance(exc, TransportError):
+            return 0.0  # a re-ask after a bad answer has nothing to wait for
         return float(self.fallback(retry_state))
 
 

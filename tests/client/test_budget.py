@@ -176,3 +176,17 @@ def test_stream_is_closed_at_the_budget_and_the_server_stops() -> None:
     assert final.answer.text == "42"
     assert gens[0].disconnected
     assert gens[0].reasoning_tokens <= BUDGET + SLACK
+
+
+def test_concurrent_budget_calls_survive_the_native_refusal() -> None:
+    """The first call learns vLLM has no native budget; calls already in flight fall back too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FakeServer(dialect="vllm", tokens_per_second=500) as srv:
+        srv.default = Runaway(answer="42")
+        with (
+            terse.Client(base_url=srv.base_url, model="m", timeout=10.0) as client,
+            ThreadPoolExecutor(4) as pool,
+        ):
+            answers = list(pool.map(lambda _: client.ask("q", thinking_budget=16), range(4)))
+    assert [a.text for a in answers] == ["42"] * 4

@@ -207,3 +207,13 @@ def test_repair_turn_can_switch_thinking_off() -> None:
     assert "chat_template_kwargs" not in (gens[0].body or {})
     assert gens[1].body["chat_template_kwargs"] == {"enable_thinking": False}
     assert gens[1].body["reasoning_effort"] == "none"
+
+
+def test_an_unretried_failure_still_carries_its_attempts() -> None:
+    with FakeServer(dialect="vllm") as srv:
+        srv.default = Reply(reasoning=REASONING, answer="")
+        with pytest.raises(terse.NoAnswer) as info:
+            ask("sync", srv, max_retries=0)
+    (attempt,) = info.value.attempts
+    assert attempt.outcome == "no_answer"
+    assert attempt.usage.reasoning_tokens > 0
