@@ -61,7 +61,7 @@ def test_the_actor_class_gives_one_record_per_row_and_keeps_failures_visible() -
         "ExtractionError",
         None,
     ]
-    assert columns["attempts"] == [1, 0, 1]  # a failure without retries has no attempt list
+    assert columns["attempts"] == [1, 1, 1]  # a failed call's error carries its attempts too
     assert all(
         n > 0 for n, e in zip(columns["answer_tokens"], columns["error"], strict=True) if not e
     )
