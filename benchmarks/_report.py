@@ -13,6 +13,9 @@ or empty when there is none. Values are shell-quoted, so `parse` is `shlex.split
 from __future__ import annotations
 
 import shlex
+import statistics
+import time
+from collections.abc import Callable
 
 __all__ = ["PREFIX", "parse", "result"]
 
@@ -38,3 +41,14 @@ def parse(line: str) -> dict[str, str] | None:
         return None
     fields = dict(part.partition("=")[::2] for part in shlex.split(line[len(PREFIX) :]))
     return fields if "metric" in fields and "value" in fields else None
+
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds per function, the functions run in turn each round (side by side)."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}

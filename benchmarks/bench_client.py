@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import openai
-from _report import result
+from _report import interleaved, result
 
 import terse
 
@@ -38,16 +36,6 @@ def _serve(port_out: Any, stop: Any, stream_tokens: int) -> None:
         srv.default = Reply(reasoning="Short thought.", answer="Paris")
         port_out.put(srv.base_url)
         stop.wait()
-
-
-def interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def raw_line_client() -> Callable[[str, dict[str, Any]], int]:

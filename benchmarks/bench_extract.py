@@ -14,12 +14,10 @@ drafts included, as a list). Run: ``python benchmarks/bench_extract.py``.
 from __future__ import annotations
 
 import random
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
-from _report import result
+from _report import interleaved, result
 from pydantic import BaseModel
 
 from terse._extract import extract
@@ -58,16 +56,6 @@ def make_output(size: int = 10_000, seed: int = 3) -> str:
     parts.append("\n</think>\n\nHere is the answer:\n\n")
     parts.append('```json\n{"city": "Paris", "population": 2102650, "capital": true}\n```\n')
     return "".join(parts)
-
-
-def interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def outcome(fn: Callable[[], Any]) -> str:

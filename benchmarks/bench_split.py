@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import random
 import re
-import statistics
-import time
-from collections.abc import Callable
 
-from _report import result
+from _report import interleaved, result
 
 from terse import Splitter, split
 
@@ -43,16 +40,6 @@ def chunk(text: str, seed: int = 2) -> list[str]:
         out.append(text[i : i + n])
         i += n
     return out
-
-
-def interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 class _Empty:
