@@ -359,7 +359,9 @@ class AsyncClient(_Base):
                     else:
                         watch.active = False
                         if as_body:
-                            asm.feed_whole(b"".join(body))
+                            whole = b"".join(body)
+                            body.clear()
+                            asm.feed_whole(whole)
                         else:
                             for event in asm.end_stream():
                                 yield event
@@ -392,7 +394,14 @@ class AsyncClient(_Base):
 
 
 def _too_large(body: list[bytes], cap: int) -> ResponseTooLarge:
-    head = b"".join(body)[:2000].decode("utf-8", "replace")
+    first, n = [], 0
+    for piece in body:  # the start of the body only: joining all of it would double it
+        first.append(piece)
+        n += len(piece)
+        if n >= 2000:
+            break
+    body.clear()
+    head = b"".join(first)[:2000].decode("utf-8", "replace")
     return ResponseTooLarge(
         f"the server's response body is larger than {cap} bytes (Limits.body)",
         limit="body",

@@ -397,7 +397,9 @@ class Client(_Base):
                         break
                 if ended:
                     if as_body:
-                        asm.feed_whole(b"".join(body))
+                        whole = b"".join(body)
+                        body.clear()
+                        asm.feed_whole(whole)
                     else:
                         yield from asm.end_stream()
             except Expired as exp:
@@ -442,7 +444,14 @@ def _aux_until(call: Call) -> float | None:
 
 
 def _too_large(body: list[bytes], cap: int) -> ResponseTooLarge:
-    head = b"".join(body)[:2000].decode("utf-8", "replace")
+    first, n = [], 0
+    for piece in body:  # the start of the body only: joining all of it would double it
+        first.append(piece)
+        n += len(piece)
+        if n >= 2000:
+            break
+    body.clear()
+    head = b"".join(first)[:2000].decode("utf-8", "replace")
     return ResponseTooLarge(
         f"the server's response body is larger than {cap} bytes (Limits.body)",
         limit="body",

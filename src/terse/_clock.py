@@ -11,7 +11,7 @@ its headers arrived), and the thinking budget's **seconds** (`Assembler.wake_at`
   bound. On expiry the caller abandons the response: it shuts the socket down when it can
   reach it and the worker leaves at its next byte (or its per-read timeout), closing the
   response itself. Workers are pooled daemon threads; a slow consumer applies
-  backpressure (the worker waits while 4 MiB are queued).
+  backpressure (the worker waits while 1 MiB is queued).
 - Async (`Watch`): one timer per request cancels the task while it awaits the server,
   re-armed lazily when a byte moved the idle bound. It never fires while the driver has
   yielded an event to the caller (the caller's own awaits are not ours to cancel).
@@ -40,7 +40,7 @@ __all__ = ["Expired", "Pump", "Watch", "install_hook", "wake_time"]
 IDLE_TIMEOUT = 60.0
 """Default seconds without a byte before a streaming response is abandoned (see docs)."""
 
-_QUEUE_MAX = 4 * 1024 * 1024
+_QUEUE_MAX = 1024 * 1024
 _local = threading.local()
 
 

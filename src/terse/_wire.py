@@ -301,7 +301,9 @@ def bounded_stream(response: Any, limits: Limits, guard: Callable[[], None]) -> 
     elif "event-stream" in response.headers.get("content-type", ""):
         cap, truncate = 1 << 62, False
     else:
-        cap, truncate = limits.body, False
+        # terse's own reader stops at limits.body and keeps the start of the body; this
+        # backstop holds for what openai reads itself (a probe's body).
+        cap, truncate = limits.body + ERROR_BODY_MAX, False
     sync_base = _base_of(stream, "SyncByteStream")
     if sync_base is not object:
         response.stream = _sync_wrapper(sync_base)(stream, cap, truncate, guard)
