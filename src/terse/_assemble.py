@@ -482,8 +482,10 @@ class Assembler:
                 "reading",
                 limit=which,
                 max=size,
-                text="".join(self._answer),
-                reasoning="".join(self._reasoning) + "".join(self._undecided),
+                text="".join(self._answer)[: self._limits.answer],
+                reasoning=("".join(self._reasoning) + "".join(self._undecided))[
+                    : self._limits.reasoning
+                ],
             )
         )
 

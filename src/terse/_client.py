@@ -433,6 +433,7 @@ def _request(resource: Any, kwargs: dict[str, Any], pump: Pump) -> None:
             if pump.abandoned:
                 return
             pump.put(chunk)
+        pump.read_all = True
 
 
 def _aux_until(call: Call) -> float | None:

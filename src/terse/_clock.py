@@ -131,6 +131,7 @@ class Pump:
         self._items: deque[Any] = deque()
         self._queued = 0
         self.abandoned = False
+        self.read_all = False  # set by the worker once the body was read to its end
         self._sock: Any = None
 
     def start(self, fn: Callable[[Pump], None]) -> None:
@@ -192,7 +193,8 @@ class Pump:
         with self._cond:
             self.abandoned = True
             self._cond.notify_all()
-            sock = self._sock
+            # A response read to its end has gone back to the connection pool: keep it.
+            sock = None if self.read_all else self._sock
         if sock is not None:
             with contextlib.suppress(OSError, TypeError):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
