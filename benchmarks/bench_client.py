@@ -9,6 +9,12 @@ clients being measured), and every figure is a median of interleaved runs.
    ``Stream`` (target: terse >= 5x faster) and vs raw HTTP line iteration with
    ``json.loads`` per line (target: terse <= 1.5x of that floor).
 
+3. The same call and stream through terse's driver as it was before issue 13 (openai's
+   ``iter_lines`` read in the caller's thread, no clock while reading), side by side with
+   today's (the blocking I/O in a worker thread handing raw byte chunks over, the deadline,
+   idle timeout and budget seconds checked while waiting, SSE framed on bytes): the cost
+   of holding the clock (target: within 1.1x).
+
 Run: ``python benchmarks/bench_client.py``.
 """
 
@@ -25,6 +31,26 @@ from _report import interleaved, result
 import terse
 
 CHUNKS = 5000
+
+
+class _BeforeIssue13(terse.Client):
+    """terse's sync driver before issue 13, kept to measure today's against it."""
+
+    def _perform(self, call: Any, settings: Any, box: list[Any]) -> Any:
+        asm = self._assembler(call, settings)
+        resource, kwargs = self._create_args(call)
+        with resource.create(**kwargs) as response:
+            if call.stream:
+                for line in response.iter_lines():
+                    events = asm.feed_line(line)
+                    if events:
+                        yield from events
+                    if asm.cut or asm.check_time():
+                        break
+            else:
+                asm.feed_body(json.loads(response.read()))
+        yield from asm.flush()
+        box.append(asm.result())
 
 
 def _serve(port_out: Any, stop: Any, stream_tokens: int) -> None:
@@ -72,6 +98,7 @@ def main() -> None:
     try:
         oa = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)
         client = terse.Client(oa, model="m", dialect="vllm", thinking_open=False)
+        before = _BeforeIssue13(oa, model="m", dialect="vllm", thinking_open=False)
         msgs: list[Any] = [{"role": "user", "content": "capital of France?"}]
 
         for _ in range(50):  # warm up connections and caches
@@ -86,7 +113,14 @@ def main() -> None:
             for _ in range(20):
                 client.ask("capital of France?", max_tokens=64)
 
-        call = interleaved({"openai create()": bare, "terse ask()": ask}, rounds=40)
+        def ask_before() -> None:
+            for _ in range(20):
+                before.ask("capital of France?", max_tokens=64)
+
+        call = interleaved(
+            {"openai create()": bare, "terse ask()": ask, "ask() before #13": ask_before},
+            rounds=40,
+        )
         print("non-streamed call on loopback (20 calls per round, median of 40 rounds)")
         for name, t in call.items():
             print(f"  {name:24s} {t / 20 * 1e6:8.0f} us/call")
@@ -94,6 +128,11 @@ def main() -> None:
         print(f"  ratio ask/create: {ask_ratio:.3f}x (target <= 1.05x)")
         result(
             "ask_vs_create", ask_ratio, baseline="openai chat.completions.create()", target="<=1.05"
+        )
+        clock_ask = call["terse ask()"] / call["ask() before #13"]
+        print(f"  ratio ask/ask before issue 13: {clock_ask:.3f}x (target <= 1.1x)")
+        result(
+            "ask_vs_before_clock", clock_ask, baseline="terse ask() before issue 13", target="<=1.1"
         )
 
         stream_msgs: list[Any] = [{"role": "user", "content": "STREAM please"}]
@@ -118,10 +157,16 @@ def main() -> None:
         def raw_lines() -> None:
             assert raw(url, body) >= CHUNKS
 
+        def stream_before() -> None:
+            with before.stream("STREAM please", max_tokens=CHUNKS + 10) as s:
+                n = sum(1 for e in s if isinstance(e, terse.ReasoningDelta))
+            assert n >= CHUNKS
+
         st = interleaved(
             {
                 "openai Stream": openai_stream,
                 "terse stream()": terse_stream,
+                "stream() before #13": stream_before,
                 "raw lines": raw_lines,
             },
             rounds=9,
@@ -137,6 +182,14 @@ def main() -> None:
             "stream_speedup_vs_openai", faster, baseline="openai's Stream iterator", target=">=5"
         )
         result("stream_vs_raw_lines", floor, baseline="raw SSE lines + json.loads", target="<=1.5")
+        clock_stream = st["terse stream()"] / st["stream() before #13"]
+        print(f"  terse vs before issue 13: {clock_stream:.2f}x per chunk (target <= 1.1x)")
+        result(
+            "stream_vs_before_clock",
+            clock_stream,
+            baseline="terse stream() before issue 13",
+            target="<=1.1",
+        )
     finally:
         stop.set()
         proc.join(timeout=10)

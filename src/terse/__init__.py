@@ -18,6 +18,7 @@ from ._exceptions import (
     ProtocolError,
     RateLimited,
     ResponseError,
+    ResponseTooLarge,
     RetriesExhausted,
     ServerError,
     TerseError,
@@ -49,6 +50,7 @@ from ._retry import (
 )
 from ._split import Delta, Split, Splitter, split, strip
 from ._streams import AnswerStream, AsyncAnswerStream
+from ._wire import Limits
 
 __version__ = "0.1.0"
 
@@ -74,11 +76,13 @@ __all__ = [
     "Extracted",
     "ExtractionError",
     "Final",
+    "Limits",
     "NoAnswer",
     "ProtocolError",
     "RateLimited",
     "ReasoningDelta",
     "ResponseError",
+    "ResponseTooLarge",
     "RetriesExhausted",
     "ServerError",
     "ServerInfo",

@@ -1,7 +1,9 @@
 """Turning what a server sends into reasoning, answer, usage and a verdict. No I/O.
 
-An `Assembler` takes one response: raw SSE lines of a stream (`feed_line`) or a whole JSON
-body (`feed_body`). It reads every known reasoning field (``reasoning_content``,
+An `Assembler` takes one response: the raw bytes of a stream (`feed_bytes`, framed by
+`terse._wire.SSEDecoder`), single SSE lines (`feed_line`) or a whole JSON body
+(`feed_whole` for bytes, `feed_body` for a parsed object). It stops (`stop`) at
+``data: [DONE]``, at an error and at a `Limits` size, so the driver can close the stream. It reads every known reasoning field (``reasoning_content``,
 ``reasoning``, ``thinking``; the vLLM transition sends two with the same text, counted
 once), splits inline think tags out of ``content`` with a `Splitter`, counts reasoning
 tokens as they stream, and says when a thinking budget is reached so the caller can stop
@@ -23,6 +25,7 @@ from ._exceptions import (
     NoAnswer,
     ProtocolError,
     RateLimited,
+    ResponseTooLarge,
     ServerError,
     TerseError,
     ThinkingTruncated,
@@ -30,6 +33,7 @@ from ._exceptions import (
 from ._results import AnswerDelta, ReasoningDelta, Usage
 from ._split import Splitter
 from ._tokens import TokenCounter, count_tokens
+from ._wire import DEFAULT_LIMITS, Limits, SSEDecoder, parse_json
 
 __all__ = ["Assembler", "Limit", "Outcome", "build_usage"]
 
@@ -139,7 +143,7 @@ def server_error(status: int, body: str, retry_after: float | None = None) -> Se
     message = body.strip()[:300] or f"HTTP {status}"
     try:
         obj = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         obj = None
     if isinstance(obj, Mapping):
         err = obj.get("error", obj)
@@ -171,6 +175,7 @@ class Assembler:
         prompt_estimate: Returns a local count of the prompt's tokens; called only when the
             server does not report them.
         clock: A monotonic clock (injectable for tests).
+        limits: Sizes past which the response is refused (`ResponseTooLarge`).
     """
 
     def __init__(
@@ -185,6 +190,7 @@ class Assembler:
         prefill: str | None = None,
         prompt_estimate: Callable[[], int] = lambda: 0,
         clock: Callable[[], float] = time.monotonic,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._dialect = dialect
         self._family = family
@@ -217,27 +223,133 @@ class Assembler:
         self._done = False
         self._seen_chunk = False
         self._flushed = False
+        self._limits = limits
+        self._decoder: SSEDecoder | None = None
+        self._r_size = 0  # characters of reasoning kept
+        self._r_fixed = 0  # leading items of _reasoning that are joined blocks
+        self._a_size = 0
+        self._a_fixed = 0
+        self._u_size = 0  # characters of undecided content held
         self.cut = False
         """True once the thinking budget was reached: stop reading and close the stream."""
 
     # -- input ---------------------------------------------------------------------------
 
+    @property
+    def stop(self) -> bool:
+        """Whether to stop reading now: ``[DONE]``, an error, a limit, or the budget cut."""
+        return self._done or self.cut
+
+    def feed_bytes(self, chunk: bytes) -> list[ReasoningDelta | AnswerDelta]:
+        """Take raw bytes of an event stream; return the pieces they released."""
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = SSEDecoder(self._limits.line)
+        try:
+            events = decoder.feed(chunk)
+        except TerseError as exc:
+            self._fail(self._with_partial(exc))
+            return []
+        return self._feed_events(events) if events else []
+
+    def end_stream(self) -> list[ReasoningDelta | AnswerDelta]:
+        """The event stream ended (the server closed it): release its last event."""
+        decoder = self._decoder
+        if decoder is None or self._done:
+            return []
+        try:
+            events = decoder.finish()
+        except TerseError as exc:
+            self._fail(self._with_partial(exc))
+            return []
+        out = self._feed_events(events) if events else []
+        if not decoder.fields and not self._done and decoder.head.strip():
+            # Not an event stream at all: an HTML page, or a JSON body sent to a stream
+            # request by a server that ignores "stream": say what arrived.
+            from ._wire import _html_error, _looks_html
+
+            head = decoder.head
+            if _looks_html(head):
+                self._fail(_html_error(head))
+            else:
+                text = head.decode("utf-8", "replace")
+                self._fail(ProtocolError("the server's stream held no SSE events", text))
+        return out
+
+    def _feed_events(self, events: list[tuple[str, str]]) -> list[ReasoningDelta | AnswerDelta]:
+        out: list[ReasoningDelta | AnswerDelta] = []
+        for kind, data in events:
+            if self._done:
+                break
+            if kind == "message":
+                got = self.feed_data(data)
+            elif kind == "error":
+                self._error_event(data)
+                got = []
+            else:
+                continue  # a named event terse does not know (e.g. "ping")
+            if got:
+                out.extend(got)
+        return out
+
+    def _error_event(self, data: str) -> None:
+        try:
+            obj = json.loads(data)
+        except (ValueError, RecursionError):
+            obj = None
+        status = 500
+        if isinstance(obj, Mapping):
+            err = obj.get("error", obj)
+            code = _int(err.get("code")) if isinstance(err, Mapping) else None
+            code = code or _int(obj.get("code"))
+            if code is not None and 400 <= code <= 599:
+                status = code
+        error = server_error(status, data or "the server sent an error event")
+        self._fail(error)
+
     def feed_line(self, line: str) -> list[ReasoningDelta | AnswerDelta]:
         """Take one SSE line; return the reasoning and answer pieces it released."""
         if not line.startswith("data:") or self._done:
             return []
-        if line.endswith("[DONE]") and line[5:].strip() == "[DONE]":
+        return self.feed_data(line[6:] if line[5:6] == " " else line[5:])
+
+    def feed_data(self, data: str) -> list[ReasoningDelta | AnswerDelta]:
+        """Take the ``data`` of one SSE message event."""
+        if self._done:
+            return []
+        if data.endswith("]") and data.strip() == "[DONE]":
             self._done = True
             return []
         try:
-            obj = json.loads(line[5:])
+            obj = json.loads(data)
+        except RecursionError:
+            self._fail(ProtocolError("server sent a stream event nested too deeply", data[:2000]))
+            return []
         except ValueError:
-            self._fail(ProtocolError("server sent a stream line that is not JSON", line[5:]))
+            if "\n" in data:  # a sloppy server's events on consecutive lines: one at a time
+                return self._feed_lines(data)
+            self._fail(ProtocolError("server sent a stream line that is not JSON", data[:2000]))
             return []
         if type(obj) is not dict:
-            self._fail(ProtocolError("server sent a stream event that is not an object", line[5:]))
+            self._fail(ProtocolError("server sent a stream event that is not an object", data))
             return []
         return self.feed_chunk(obj)
+
+    def _feed_lines(self, data: str) -> list[ReasoningDelta | AnswerDelta]:
+        out: list[ReasoningDelta | AnswerDelta] = []
+        for part in data.split("\n"):
+            if part.strip():
+                out.extend(self.feed_data(part))
+        return out
+
+    def feed_whole(self, data: bytes) -> None:
+        """Take a whole non-streamed response body as bytes."""
+        try:
+            obj = parse_json(data)
+        except TerseError as exc:
+            self._fail(exc)
+            return
+        self.feed_body(obj)
 
     def feed_chunk(self, obj: Mapping[str, Any]) -> list[ReasoningDelta | AnswerDelta]:
         """Take one parsed stream event (chat, completions or llama.cpp ``/completion``)."""
@@ -342,6 +454,54 @@ class Assembler:
             self._error = error
         self._done = True
 
+    def _keep_reasoning(self, text: str) -> None:
+        pieces = self._reasoning
+        pieces.append(text)
+        self._r_size += len(text)
+        if len(pieces) > 4096:  # join small pieces: a str per token costs ~60 bytes
+            pieces[self._r_fixed :] = ["".join(pieces[self._r_fixed :])]
+            self._r_fixed += 1
+        if self._r_size + self._u_size > self._limits.reasoning:
+            self._too_large("reasoning")
+
+    def _keep_answer(self, text: str) -> None:
+        pieces = self._answer
+        pieces.append(text)
+        self._a_size += len(text)
+        if len(pieces) > 4096:
+            pieces[self._a_fixed :] = ["".join(pieces[self._a_fixed :])]
+            self._a_fixed += 1
+        if self._a_size > self._limits.answer:
+            self._too_large("answer")
+
+    def _too_large(self, which: str) -> None:
+        size = self._limits.reasoning if which == "reasoning" else self._limits.answer
+        self._fail(
+            ResponseTooLarge(
+                f"the model's {which} passed {size} characters (Limits.{which}); terse stopped "
+                "reading",
+                limit=which,
+                max=size,
+                text="".join(self._answer)[: self._limits.answer],
+                reasoning=("".join(self._reasoning) + "".join(self._undecided))[
+                    : self._limits.reasoning
+                ],
+            )
+        )
+
+    def _with_partial(self, error: TerseError) -> TerseError:
+        if isinstance(error, ResponseTooLarge):
+            error.text = "".join(self._answer)
+            error.reasoning = "".join(self._reasoning) + "".join(self._undecided)
+        return error
+
+    def wake_at(self) -> float | None:
+        """When the seconds budget runs out, on this assembler's clock (None: no such bound)."""
+        limit = self._limit
+        if limit is None or limit.seconds is None or self.cut or self._answer:
+            return None
+        return self._start + limit.seconds
+
     def _answer_tokens(self, text: str) -> int:
         if self._counter.method == "chunks" and not self._whole:
             return self._answer_chunks
@@ -354,7 +514,7 @@ class Assembler:
                 content = reasoning + content
             else:
                 self._saw_reasoning_field = True
-                self._reasoning.append(reasoning)
+                self._keep_reasoning(reasoning)
                 events.append(ReasoningDelta(reasoning))
                 self._count(reasoning)
         if content:
@@ -401,10 +561,14 @@ class Assembler:
             # pre-filled <think>): it counts toward the budget until it is resolved, and is
             # kept in case the budget cuts it.
             self._undecided.append(content)
+            self._u_size += len(content)
+            if self._u_size + self._r_size > self._limits.reasoning:
+                self._too_large("reasoning")
             if self._limit is not None:
                 self._count(content, provisional=True)
             return
         held, self._undecided = self._undecided, []
+        self._u_size = 0
         if held:
             self._provisional = TokenCounter(self._counter.method)
             if splitter.format is not None:  # resolved as reasoning: count what was held
@@ -413,7 +577,7 @@ class Assembler:
             else:  # resolved as answer: the held chunks were answer
                 self._answer_chunks += len(held)
         if part.reasoning:
-            self._reasoning.append(part.reasoning)
+            self._keep_reasoning(part.reasoning)
             events.append(ReasoningDelta(part.reasoning))
         if before_answer and (splitter.format is not None or not part.answer):
             # Still on the thinking side: count the raw chunk, delimiters included, as the
@@ -461,7 +625,7 @@ class Assembler:
                 return
             text, self._held = _drop_leaked(self._held, family.leaked_prefixes), ""
             self._prefix_checked = True
-        self._answer.append(text)
+        self._keep_answer(text)
         events.append(AnswerDelta(text))
 
     def flush(self) -> list[ReasoningDelta | AnswerDelta]:
@@ -479,6 +643,7 @@ class Assembler:
             for chunk in self._undecided:
                 self._counter.feed(chunk)
             self._undecided = []
+            self._u_size = 0
             self._splitter = None
             self._reasoning.append(text)
             events.append(ReasoningDelta(text))

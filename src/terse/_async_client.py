@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from types import TracebackType
@@ -15,7 +15,8 @@ import openai
 from ._assemble import Outcome
 from ._base import UNSET, T, _aux_outcome, _Base, _map_error, _stale_connection
 from ._budget import Budget
-from ._exceptions import ProtocolError, UsageError
+from ._clock import IDLE_TIMEOUT, Expired, Watch, expiry_error, wake_time
+from ._exceptions import ResponseTooLarge, UsageError
 from ._flow import Call, Settings, Sleep, probe_flow
 from ._results import (
     Answer,
@@ -27,12 +28,16 @@ from ._results import (
     StreamEvent,
 )
 from ._streams import AsyncAnswerStream
+from ._wire import Limits
 
 __all__ = ["AsyncClient"]
 
 
 class AsyncClient(_Base):
     """The async twin of `Client`, over an ``openai.AsyncOpenAI`` client.
+
+    It takes the same arguments as `Client` (``deadline``, ``timeout``,
+    ``idle_timeout``, ``limits``, …), with the same meaning.
 
     Example:
         >>> client = terse.AsyncClient(base_url="http://127.0.0.1:8080/v1", model="qwen3")  # doctest: +SKIP
@@ -56,6 +61,8 @@ class AsyncClient(_Base):
         max_total_tokens: int | None = None,
         on_attempt: Callable[[Attempt], None] | None = None,
         schema_hint: bool = True,
+        idle_timeout: float | None = IDLE_TIMEOUT,
+        limits: Limits | None = None,
         **request: Any,
     ) -> None:
         if openai_client is None:
@@ -80,6 +87,8 @@ class AsyncClient(_Base):
             on_attempt=on_attempt,
             schema_hint=schema_hint,
             request=request,
+            idle_timeout=idle_timeout,
+            limits=limits,
         )
 
     @overload
@@ -278,13 +287,27 @@ class AsyncClient(_Base):
 
     async def _perform_aux(self, call: Call) -> Outcome:
         method, kwargs = self._aux_args(call)
+        until = None if call.timeout is None else time.monotonic() + call.timeout
+        if call.deadline_at is not None:
+            until = call.deadline_at if until is None else min(until, call.deadline_at)
+        watch = Watch(lambda: (until, "deadline"))
         try:
+            watch.check()
+            watch.active = True
             text = await getattr(self._openai, method)(**kwargs)
+        except Expired:
+            return _aux_outcome(None, expiry_error("deadline", None))
+        except asyncio.CancelledError:
+            if not watch.caught():
+                raise
+            return _aux_outcome(None, expiry_error("deadline", None))
         except Exception as exc:
             mapped = _map_error(exc)
             if mapped is None:
                 raise
             return _aux_outcome(None, mapped)
+        finally:
+            watch.close()
         return _aux_outcome(text, None)
 
     async def _perform(
@@ -292,22 +315,63 @@ class AsyncClient(_Base):
     ) -> AsyncGenerator[ReasoningDelta | AnswerDelta, None]:
         asm = self._assembler(call, settings)
         resource, kwargs = self._create_args(call)
+        idle = self._idle_timeout
+        body_max = self._limits.body
         for retry_stale in (True, False):
             opened = False
+            last = [time.monotonic(), False]  # the last byte's time; whether headers came
+
+            def bound(last: list[Any] = last) -> tuple[float | None, str]:
+                idle_at = None if idle is None or not (last[1] or call.stream) else last[0] + idle
+                return wake_time(call.deadline_at, idle_at, asm.wake_at())
+
+            watch = Watch(bound)
             try:
+                watch.check()
+                watch.active = True
                 async with resource.create(**kwargs) as response:
+                    watch.active = False
                     opened = True
-                    if call.stream:
-                        async for line in response.iter_lines():
-                            events = asm.feed_line(line)
+                    last[0], last[1] = time.monotonic(), True
+                    watch.moved()
+                    ctype = response.http_response.headers.get("content-type", "")
+                    as_body = not call.stream or "json" in ctype
+                    body: list[bytes] = []
+                    size = 0
+                    watch.active = True
+                    async for chunk in response.iter_bytes():
+                        watch.active = False
+                        last[0] = time.monotonic()
+                        if as_body:
+                            body.append(chunk)
+                            size += len(chunk)
+                            if size > body_max:
+                                raise _too_large(body, body_max)
+                        else:
+                            events = asm.feed_bytes(chunk)
                             for event in events:
                                 yield event
-                            if asm.cut or asm.check_time():
+                            if asm.stop:
                                 break
+                        if watch.pending:
+                            raise Expired(watch.pending)
+                        watch.active = True
                     else:
-                        asm.feed_body(json.loads(await response.read()))
-            except ValueError as exc:
-                asm.fail(ProtocolError(f"the server's response is not JSON: {exc}"))
+                        watch.active = False
+                        if as_body:
+                            whole = b"".join(body)
+                            body.clear()
+                            asm.feed_whole(whole)
+                        else:
+                            for event in asm.end_stream():
+                                yield event
+            except Expired as exp:
+                self._expired(asm, exp.reason)
+            except asyncio.CancelledError:
+                why = watch.caught()
+                if not why:
+                    raise
+                self._expired(asm, why)
             except Exception as exc:
                 if retry_stale and not opened and _stale_connection(exc):
                     continue
@@ -315,7 +379,32 @@ class AsyncClient(_Base):
                 if mapped is None:
                     raise
                 asm.fail(mapped)
+            finally:
+                watch.close()
             break
         for event in asm.flush():
             yield event
         box.append(asm.result())
+
+    def _expired(self, asm: Any, why: str) -> None:
+        if why == "budget":
+            asm.check_time()  # sets the cut: the flow concludes from here
+        else:
+            asm.fail(expiry_error(why, self._idle_timeout))
+
+
+def _too_large(body: list[bytes], cap: int) -> ResponseTooLarge:
+    first, n = [], 0
+    for piece in body:  # the start of the body only: joining all of it would double it
+        first.append(piece)
+        n += len(piece)
+        if n >= 2000:
+            break
+    body.clear()
+    head = b"".join(first)[:2000].decode("utf-8", "replace")
+    return ResponseTooLarge(
+        f"the server's response body is larger than {cap} bytes (Limits.body)",
+        limit="body",
+        max=cap,
+        text=head,
+    )

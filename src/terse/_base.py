@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 import openai
@@ -11,8 +12,9 @@ from tenacity import stop_after_attempt
 
 from ._assemble import Assembler, Outcome, server_error
 from ._budget import Budget, as_budget
+from ._clock import IDLE_TIMEOUT, install_hook
 from ._dialects import GENERIC, detect_from_url, dialect_named, family_for
-from ._exceptions import ConnectionFailed, ProtocolError, TerseError, UsageError
+from ._exceptions import ConnectionFailed, TerseError, UsageError
 from ._flow import Call, Memo, Settings, ask_flow, probe_flow
 from ._results import (
     Attempt,
@@ -21,6 +23,7 @@ from ._results import (
 )
 from ._retry import DEFAULT_RETRY, parse_retry_after, wait_retry_after
 from ._tokens import count_tokens
+from ._wire import DEFAULT_LIMITS, Limits, parse_json
 
 __all__ = ["UNSET", "T"]
 
@@ -41,6 +44,8 @@ UNSET: Any = _Unset()
 
 def _map_error(exc: BaseException) -> TerseError | None:
     """The terse error for an exception raised by openai or its HTTP library, or None."""
+    if isinstance(exc, TerseError):
+        return exc  # raised by terse's own reading (a size limit) inside openai's code
     if isinstance(exc, openai.APIStatusError):
         response = exc.response
         try:
@@ -108,7 +113,21 @@ class _Base:
         on_attempt: Callable[[Attempt], None] | None,
         schema_hint: bool,
         request: Mapping[str, Any],
+        idle_timeout: float | None = IDLE_TIMEOUT,
+        limits: Limits | None = None,
     ) -> None:
+        if idle_timeout is not None and (
+            isinstance(idle_timeout, bool)
+            or not isinstance(idle_timeout, (int, float))
+            or not idle_timeout > 0
+        ):
+            raise UsageError(f"idle_timeout must be a number > 0 or None, not {idle_timeout!r}")
+        if limits is not None and not isinstance(limits, Limits):
+            raise UsageError(f"limits must be a terse.Limits, not {limits!r}")
+        self._idle_timeout = None if idle_timeout is None else float(idle_timeout)
+        self._limits = limits if limits is not None else DEFAULT_LIMITS
+        install_hook(self._openai, self._limits)
+        self._beta: Any = None
         self._model = model
         self._thinking_open = thinking_open
         self._budget = as_budget(thinking_budget)
@@ -212,13 +231,24 @@ class _Base:
     def _flow(self, settings: Settings) -> Any:
         def run() -> Any:
             memo = self._memo
+            started = time.monotonic()  # one clock per call: probes count toward the deadline
             # A budget needs the server's native knobs and continuation endpoints; a stream
             # needs to know whether the template opens thinking, or it must hold the text.
             wants = settings.budget is not None or settings.stream
             if wants and memo.dialect is None and memo.info is None:
-                info = yield from probe_flow()
-                self._learn(info)
-            return (yield from ask_flow(settings, memo))
+                deadline_at = None if settings.deadline is None else started + settings.deadline
+                probe = probe_flow()
+                result: Any = None
+                try:
+                    while True:
+                        op = probe.send(result)
+                        assert isinstance(op, Call)
+                        result = yield replace(op, deadline_at=deadline_at)
+                except StopIteration as stop:
+                    info: ServerInfo = stop.value
+                if deadline_at is None or time.monotonic() < deadline_at:
+                    self._learn(info)  # a probe cut short by the deadline teaches nothing
+            return (yield from ask_flow(settings, memo, started=started))
 
         return run()
 
@@ -247,6 +277,7 @@ class _Base:
             limit=call.limit,
             prefill=call.prefill,
             prompt_estimate=_prompt_counter(messages),
+            limits=self._limits,
         )
 
     def _create_args(self, call: Call) -> tuple[Any, dict[str, Any]]:
@@ -266,7 +297,10 @@ class _Base:
             kwargs["messages"] = body.pop("messages")
             client = self._openai
             if call.endpoint == "beta-chat":
-                client = client.with_options(base_url=self.root_url + "/beta")
+                if self._beta is None:
+                    beta = client.with_options(base_url=self.root_url + "/beta")
+                    self._beta = install_hook(beta, self._limits)
+                client = self._beta
             resource = client.chat.completions
         kwargs["extra_body"] = body
         return resource.with_streaming_response, kwargs
@@ -288,7 +322,7 @@ def _aux_outcome(text: str | None, error: TerseError | None) -> Outcome:
     body: Any = None
     if error is None and text is not None:
         try:
-            body = json.loads(text)
-        except ValueError:
-            error = ProtocolError("the server's response is not JSON", text)
+            body = parse_json(text)
+        except TerseError as exc:
+            error = exc
     return Outcome("", "", True, None, Usage(), 0, error=error, body=body)

@@ -9,7 +9,6 @@ mirror each other method for method; neither wraps the other.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,7 +20,8 @@ import openai
 from ._assemble import Outcome
 from ._base import UNSET, T, _aux_outcome, _Base, _map_error, _stale_connection
 from ._budget import Budget
-from ._exceptions import ProtocolError, UsageError
+from ._clock import END, IDLE_TIMEOUT, Expired, Head, Pump, expiry_error, wake_time
+from ._exceptions import ResponseTooLarge, UsageError
 from ._flow import Call, Settings, Sleep, probe_flow
 from ._results import (
     Answer,
@@ -33,6 +33,7 @@ from ._results import (
     StreamEvent,
 )
 from ._streams import AnswerStream, _final_answer
+from ._wire import Limits
 
 __all__ = ["Client"]
 
@@ -52,11 +53,20 @@ class Client(_Base):
             servers without a reasoning parser); detected when left out.
         thinking_budget: Default budget for every call: an int (tokens) or a `Budget`.
         max_retries: Default number of retries after the first try.
-        deadline: Default whole-call deadline in seconds, across every attempt.
-        timeout: Per-request timeout in seconds.
+        deadline: Default whole-call deadline in seconds: one clock for every request of
+            the call (probes, retries, waits, the conclusion after a budget), enforced
+            while bytes are awaited, so it holds whatever the server sends or withholds.
+        timeout: openai's per-request timeout (httpx's: each connect, read and write).
         max_total_tokens: Default cap on tokens spent by one call across its attempts.
         on_attempt: Called with each `Attempt` record as it completes.
         schema_hint: Tell the model the JSON Schema of ``response_model`` (default True).
+        idle_timeout: Seconds without a byte from the server before a streaming response
+            (and any response once its headers arrived) is given up as
+            `ConnectionFailed`; default 60, None for no bound. A non-streamed request
+            is silent while the model generates, so its wait for headers is bounded by
+            ``timeout`` and ``deadline`` only.
+        limits: Sizes past which a response is refused with `ResponseTooLarge`
+            (`terse.Limits`: body, SSE line, reasoning, answer).
         **request: Extra request fields sent with every request (``temperature=0``, …).
 
     Example:
@@ -82,6 +92,8 @@ class Client(_Base):
         max_total_tokens: int | None = None,
         on_attempt: Callable[[Attempt], None] | None = None,
         schema_hint: bool = True,
+        idle_timeout: float | None = IDLE_TIMEOUT,
+        limits: Limits | None = None,
         **request: Any,
     ) -> None:
         if openai_client is None:
@@ -106,6 +118,8 @@ class Client(_Base):
             on_attempt=on_attempt,
             schema_hint=schema_hint,
             request=request,
+            idle_timeout=idle_timeout,
+            limits=limits,
         )
 
     @overload
@@ -305,36 +319,91 @@ class Client(_Base):
 
     def _perform_aux(self, call: Call) -> Outcome:
         method, kwargs = self._aux_args(call)
+        send = getattr(self._openai, method)
+        until = _aux_until(call)
+        pump = Pump()
+        pump.start(lambda p: p.put(_Result(send(**kwargs))))
         try:
-            text = getattr(self._openai, method)(**kwargs)
-        except Exception as exc:
-            mapped = _map_error(exc)
-            if mapped is None:
-                raise
-            return _aux_outcome(None, mapped)
-        return _aux_outcome(text, None)
+            while True:
+                items = pump.take(until)
+                if not items:
+                    if until is not None and time.monotonic() < until:
+                        continue
+                    return _aux_outcome(None, expiry_error("deadline", None))
+                for item in items:
+                    if isinstance(item, _Result):
+                        return _aux_outcome(item.value, None)
+                    if isinstance(item, BaseException):
+                        mapped = _map_error(item)
+                        if mapped is None:
+                            raise item
+                        return _aux_outcome(None, mapped)
+        finally:
+            pump.abandon()
 
     def _perform(
         self, call: Call, settings: Settings, box: list[Outcome]
     ) -> Iterator[ReasoningDelta | AnswerDelta]:
         asm = self._assembler(call, settings)
         resource, kwargs = self._create_args(call)
+        idle = self._idle_timeout
+        body_max = self._limits.body
         for retry_stale in (True, False):
+            pump = Pump()
+            pump.start(lambda p: _request(resource, kwargs, p))
             opened = False
+            ended = False
+            as_body = not call.stream
+            body: list[bytes] = []
+            size = 0
+            last = time.monotonic()
             try:
-                with resource.create(**kwargs) as response:
-                    opened = True
-                    if call.stream:
-                        for line in response.iter_lines():
-                            events = asm.feed_line(line)
+                while not ended:
+                    idle_at = None if idle is None or not (opened or call.stream) else last + idle
+                    until, why = wake_time(call.deadline_at, idle_at, asm.wake_at())
+                    items = pump.take(until)
+                    if not items:
+                        assert until is not None
+                        if time.monotonic() < until:
+                            continue
+                        if why != "budget":
+                            raise Expired(why)
+                        if asm.check_time():
+                            break
+                        continue
+                    last = time.monotonic()
+                    for item in items:
+                        if type(item) is bytes:
+                            if as_body:
+                                body.append(item)
+                                size += len(item)
+                                if size > body_max:
+                                    raise _too_large(body, body_max)
+                                continue
+                            events = asm.feed_bytes(item)
                             if events:
                                 yield from events
-                            if asm.cut or asm.check_time():
+                            if asm.stop:
                                 break
+                        elif isinstance(item, Head):
+                            opened = True
+                            ctype = item.response.headers.get("content-type", "")
+                            as_body = not call.stream or "json" in ctype
+                        elif item is END:
+                            ended = True
+                        else:
+                            raise item
+                    if asm.stop:
+                        break
+                if ended:
+                    if as_body:
+                        whole = b"".join(body)
+                        body.clear()
+                        asm.feed_whole(whole)
                     else:
-                        asm.feed_body(json.loads(response.read()))
-            except ValueError as exc:
-                asm.fail(ProtocolError(f"the server's response is not JSON: {exc}"))
+                        yield from asm.end_stream()
+            except Expired as exp:
+                asm.fail(expiry_error(exp.reason, idle))
             except Exception as exc:
                 if retry_stale and not opened and _stale_connection(exc):
                     continue
@@ -342,6 +411,51 @@ class Client(_Base):
                 if mapped is None:
                     raise
                 asm.fail(mapped)
+            finally:
+                pump.abandon()
             break
         yield from asm.flush()
         box.append(asm.result())
+
+
+class _Result:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _request(resource: Any, kwargs: dict[str, Any], pump: Pump) -> None:
+    """In a worker thread: make the request and hand over its headers, then its raw bytes."""
+    with resource.create(**kwargs) as response:
+        pump.put(Head(response.http_response))
+        for chunk in response.iter_bytes():
+            if pump.abandoned:
+                return
+            pump.put(chunk)
+        pump.read_all = True
+
+
+def _aux_until(call: Call) -> float | None:
+    """A probe's or template request's bound: its own timeout in total, and the deadline."""
+    until = None if call.timeout is None else time.monotonic() + call.timeout
+    if call.deadline_at is not None:
+        until = call.deadline_at if until is None else min(until, call.deadline_at)
+    return until
+
+
+def _too_large(body: list[bytes], cap: int) -> ResponseTooLarge:
+    first, n = [], 0
+    for piece in body:  # the start of the body only: joining all of it would double it
+        first.append(piece)
+        n += len(piece)
+        if n >= 2000:
+            break
+    body.clear()
+    head = b"".join(first)[:2000].decode("utf-8", "replace")
+    return ResponseTooLarge(
+        f"the server's response body is larger than {cap} bytes (Limits.body)",
+        limit="body",
+        max=cap,
+        text=head,
+    )

@@ -9,8 +9,9 @@ answer)::
     ├── TransportError              the request did not produce a usable response
     │   ├── ServerError             the server answered with an HTTP error status
     │   │   └── RateLimited         429; ``retry_after`` holds the server's hint
-    │   ├── ConnectionFailed        connect/read failure, timeout, stream dropped mid-way
-    │   └── ProtocolError           the response was not valid OpenAI-compatible JSON/SSE
+    │   ├── ConnectionFailed        connect/read failure, timeout, idle or deadline expiry, stream dropped
+    │   ├── ProtocolError           the response was not valid OpenAI-compatible JSON/SSE (or was HTML)
+    │   └── ResponseTooLarge        a `terse.Limits` size was exceeded; the part read is kept
     ├── ResponseError               the model answered, but not with a usable answer
     │   ├── ThinkingTruncated       output ended inside the reasoning (``finish_reason=length``)
     │   │   └── ThinkingBudgetExceeded   the thinking budget was hit and ``on_exceed="raise"``
@@ -40,6 +41,7 @@ __all__ = [
     "ProtocolError",
     "RateLimited",
     "ResponseError",
+    "ResponseTooLarge",
     "RetriesExhausted",
     "ServerError",
     "TerseError",
@@ -115,6 +117,33 @@ class ProtocolError(TransportError):
     def __init__(self, message: str, body: str = "") -> None:
         self.body = _truncate(body)
         super().__init__(message)
+
+
+class ResponseTooLarge(TransportError):
+    """The response went over one of `terse.Limits`; terse stopped reading it.
+
+    ``limit`` names the limit (``"body"``, ``"line"``, ``"reasoning"`` or ``"answer"``) and
+    ``max`` its size; ``text`` and ``reasoning`` hold what had been read (at most the
+    limit). Not retried by default: the same request would most likely flood again.
+    """
+
+    def __init__(
+        self, message: str, *, limit: str, max: int, text: str = "", reasoning: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.max = max
+        self.text = text
+        self.reasoning = reasoning
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_too_large, (str(self), self.limit, self.max, self.text, self.reasoning))
+
+
+def _rebuild_too_large(
+    message: str, limit: str, max: int, text: str, reasoning: str
+) -> ResponseTooLarge:
+    return ResponseTooLarge(message, limit=limit, max=max, text=text, reasoning=reasoning)
 
 
 class ResponseError(TerseError):

@@ -80,7 +80,8 @@ _CHAT_ONLY = frozenset(
 _OPENERS = tuple(o for f in FORMATS if not f.word_delimiters for o in f.opens)
 
 PROBE_TIMEOUT = 10.0
-"""Seconds allowed for each request of a probe (a server that hangs there is not probed)."""
+"""Seconds allowed for each request of a probe, in total (a server that hangs there is not
+probed); a call's deadline bounds them too."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class Call:
     prefill: str | None = None
     path: str = ""
     timeout: float | None = None
+    deadline_at: float | None = None
+    """The call's deadline on the monotonic clock: the driver stops waiting then."""
 
 
 @dataclass(frozen=True)
@@ -208,11 +211,13 @@ def _outcome_name(out: Outcome) -> str:
 class _Run:
     """State of one call while its flow runs."""
 
-    def __init__(self, s: Settings, memo: Memo, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, s: Settings, memo: Memo, clock: Callable[[], float], started: float | None = None
+    ) -> None:
         self.s = s
         self.memo = memo
         self.clock = clock
-        self.start = clock()
+        self.start = clock() if started is None else started
         self.deadline_at = None if s.deadline is None else self.start + s.deadline
         self.attempts: list[Attempt] = []
         self.spent = Usage()
@@ -233,7 +238,7 @@ class _Run:
                 raise self.exhausted("deadline", None)
             timeout = remaining if timeout is None else min(timeout, remaining)
         started = self.clock()
-        out: Outcome = yield replace(op, timeout=timeout)
+        out: Outcome = yield replace(op, timeout=timeout, deadline_at=self.deadline_at)
         if out.dialect_hint and self.memo.dialect in (None, GENERIC):
             self.memo.dialect = dialect_named(out.dialect_hint)
         if op.endpoint in ("get",):
@@ -361,6 +366,8 @@ class _Run:
             except ThinkingBudgetExceeded:
                 raise
             except (ResponseError, TransportError) as exc:
+                if self.deadline_at is not None and self.clock() >= self.deadline_at:
+                    raise self.exhausted("deadline", exc) from exc
                 if self.capped_by_total and isinstance(exc, (ThinkingTruncated, AnswerTruncated)):
                     raise self.exhausted("tokens", exc) from exc
                 state.set_exception((type(exc), exc, exc.__traceback__))
@@ -600,10 +607,17 @@ class _Run:
 
 
 def ask_flow(
-    settings: Settings, memo: Memo, clock: Callable[[], float] = time.monotonic
+    settings: Settings,
+    memo: Memo,
+    clock: Callable[[], float] = time.monotonic,
+    started: float | None = None,
 ) -> Generator[Op, Any, Answer[Any]]:
-    """The whole of one ``ask``: yields operations, returns the `Answer`."""
-    run = _Run(settings, memo, clock)
+    """The whole of one ``ask``: yields operations, returns the `Answer`.
+
+    ``started`` is when the call began on ``clock`` (its deadline counts from there, probes
+    included); now when left out.
+    """
+    run = _Run(settings, memo, clock, started)
     try:
         return (yield from run.main())
     except TerseError as exc:

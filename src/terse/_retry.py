@@ -27,6 +27,7 @@ from ._exceptions import (
     ExtractionError,
     NoAnswer,
     ProtocolError,
+    ResponseTooLarge,
     ServerError,
     ThinkingTruncated,
     TransportError,
@@ -46,6 +47,8 @@ __all__ = [
 def _transport(exc: BaseException) -> bool:
     if isinstance(exc, ServerError):
         return exc.retryable
+    if isinstance(exc, ResponseTooLarge):
+        return False  # the same request would most likely flood again
     return isinstance(exc, (ConnectionFailed, ProtocolError)) or (
         isinstance(exc, TransportError) and not isinstance(exc, ServerError)
     )

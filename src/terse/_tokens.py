@@ -211,7 +211,25 @@ def load_encoding(name: str = "o200k_base") -> tiktoken.Encoding | None:
 
 
 def _utf8_len(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    if text.isascii():
+        return len(text)
+    if len(text) <= _PIECE:
+        return len(text.encode("utf-8", "surrogatepass"))
+    return sum(  # in pieces: never a copy of a huge text
+        len(text[i : i + _PIECE].encode("utf-8", "surrogatepass"))
+        for i in range(0, len(text), _PIECE)
+    )
+
+
+_PIECE: Final = 1 << 20
+
+EXACT_MAX: Final = 4 * 1024 * 1024
+"""Characters above which `count_tokens` estimates instead of encoding (see there)."""
+
+_BLOCK_MAX: Final = 64 * 1024
+"""Characters tiktoken is given at once: its BPE is quadratic in the length of one
+pre-tokenized piece (a run of letters with no space), so a text is encoded in blocks cut
+where the tokenizer can never join the two sides (or, in a run with none, anywhere)."""
 
 
 def _estimate(n_bytes: int) -> int:
@@ -242,6 +260,11 @@ def count_tokens(
     ``"estimate"`` is UTF-8 bytes / 4, rounded up. Special-token strings such as
     ``<|endoftext|>`` count as ordinary text.
 
+    The work is linear in the text: a text over 64 KiB characters is encoded in blocks
+    cut where no token can span the cut (exact for ordinary text), and a text over
+    `EXACT_MAX` (4 MiB characters) is estimated, so a flood cannot stall or crash
+    tiktoken.
+
         >>> count_tokens("héllo", "estimate")
         2
     """
@@ -252,9 +275,27 @@ def count_tokens(
             f"count_tokens method must be 'auto', 'tiktoken' or 'estimate', not {method!r}"
         )
     enc = load_encoding(encoding)
-    if enc is None:
+    if enc is None or len(text) > EXACT_MAX:
         return _estimate(_utf8_len(text))
-    return len(enc.encode_ordinary(text))
+    if len(text) <= _BLOCK_MAX:
+        return len(enc.encode_ordinary(text))
+    return _count_blocks(enc, text)
+
+
+def _count_blocks(enc: _Encoder, text: str) -> int:
+    """Encode a long text in blocks of at most `_BLOCK_MAX` characters (linear time)."""
+    total = 0
+    start = 0
+    n = len(text)
+    while start < n:
+        end = min(n, start + _BLOCK_MAX)
+        if end < n:
+            match = _SAFE_CUT.search(text, start + _BLOCK_MAX // 2, end)
+            if match is not None and match.start() > start:
+                end = match.start()
+        total += len(enc.encode_ordinary(text[start:end]))
+        start = end
+    return total
 
 
 class _ChunkCount:

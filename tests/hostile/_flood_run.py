@@ -1,0 +1,69 @@
+"""Run one call on each of the four paths against a flooding server; print one JSON line each.
+
+``python _flood_run.py BASE_URL`` — run in a subprocess by test_floods.py so that peak
+memory (tracemalloc, reset per path; and the process's peak RSS) is this call's alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import resource
+import sys
+import time
+import tracemalloc
+from typing import Any
+
+import terse
+from terse._tokens import load_encoding
+
+
+def _error_info(exc: BaseException) -> dict[str, Any]:
+    return {
+        "error": type(exc).__name__,
+        "limit": getattr(exc, "limit", None),
+        "kept": len(getattr(exc, "text", "") or "") + len(getattr(exc, "reasoning", "") or ""),
+        "message": str(exc)[:200],
+    }
+
+
+def main(base_url: str) -> None:
+    kw: dict[str, Any] = {"model": "m", "dialect": "openai-compatible", "max_retries": 0}
+    load_encoding()  # tiktoken's tables (~25 MB, once per process) are not the call's
+    tracemalloc.start()
+    for path in ("sync-ask", "sync-stream", "async-ask", "async-stream"):
+        gc.collect()  # what the previous path left is not this one's
+        tracemalloc.reset_peak()
+        start = time.monotonic()
+        info: dict[str, Any] = {"path": path}
+        try:
+            if path.startswith("sync"):
+                with terse.Client(base_url=base_url, **kw) as client:
+                    if path == "sync-ask":
+                        client.ask("q", deadline=30)
+                    else:
+                        with client.stream("q", deadline=30) as s:
+                            s.get_answer()
+            else:
+
+                async def run(path: str = path) -> None:
+                    async with terse.AsyncClient(base_url=base_url, **kw) as client:
+                        if path == "async-ask":
+                            await client.ask("q", deadline=30)
+                        else:
+                            async with client.stream("q", deadline=30) as s:
+                                await s.get_answer()
+
+                asyncio.run(run())
+            info["error"] = None
+        except Exception as exc:
+            info.update(_error_info(exc))
+        info["elapsed"] = time.monotonic() - start
+        info["peak"] = tracemalloc.get_traced_memory()[1]
+        info["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps(info), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
