@@ -46,6 +46,7 @@ from ._exceptions import (
 )
 from ._results import Answer, Usage
 from ._retry import DEFAULT_RETRY
+from ._secrets import scrub
 
 __all__ = ["MAX_REQUEUES", "Job", "Task", "compile_prompt", "errors_path", "verdict"]
 
@@ -148,7 +149,7 @@ class Task:
 
 
 def _brief(exc: BaseException | None) -> str | None:
-    return None if exc is None else f"{type(exc).__name__}: {exc}"
+    return None if exc is None else scrub(f"{type(exc).__name__}: {exc}")
 
 
 class Job:
@@ -328,12 +329,12 @@ class Job:
             "id": task.id,
             "row": task.row,
             "error": type(exc).__name__,
-            "message": str(exc),
+            "message": scrub(str(exc)),
             "cause": _brief(root) if root is not exc else None,
             "attempts": [a.to_dict() for a in attempts],
         }
         if isinstance(root, ResponseError) and root.text:
-            record["text"] = root.text[:2000]
+            record["text"] = scrub(root.text[:2000])
         self.err.append(record)
         tally = self.tally
         tally.failed += 1

@@ -308,7 +308,7 @@ class Client(_Base):
         try:
             text = getattr(self._openai, method)(**kwargs)
         except Exception as exc:
-            mapped = _map_error(exc)
+            mapped = _map_error(exc, self._secrets)
             if mapped is None:
                 raise
             return _aux_outcome(None, mapped)
@@ -338,7 +338,7 @@ class Client(_Base):
             except Exception as exc:
                 if retry_stale and not opened and _stale_connection(exc):
                     continue
-                mapped = _map_error(exc)
+                mapped = _map_error(exc, self._secrets)
                 if mapped is None:
                     raise
                 asm.fail(mapped)
