@@ -259,7 +259,12 @@ async def _run_tasks(job: Job, client: AsyncClient) -> None:
                 outcome: Any = await client.ask(task.prompt, **job.ask_args)
             except Exception as exc:  # judged by the job: a row error, a pause, or a stop
                 outcome = exc
-            job.settle(task, outcome, reserved)
+            try:
+                job.settle(task, outcome, reserved)
+            except Exception as exc:  # a journal that cannot be written stops the job
+                job.stop(exc)
+                wake.set()
+                return
             wake.set()
 
     async def ticker() -> None:

@@ -10,6 +10,7 @@ the next row only when it is free to send it, so memory does not grow with the i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import string
 import sys
@@ -27,6 +28,7 @@ from ._batch_journal import (
     BadRow,
     FsyncPolicy,
     Journal,
+    JournalError,
     count_rows,
     iter_rows,
     read_recorded,
@@ -48,7 +50,15 @@ from ._results import Answer, Usage
 from ._retry import DEFAULT_RETRY
 from ._secrets import scrub
 
-__all__ = ["MAX_REQUEUES", "Job", "Task", "compile_prompt", "errors_path", "verdict"]
+__all__ = [
+    "MAX_REQUEUES",
+    "Job",
+    "Task",
+    "compile_prompt",
+    "errors_path",
+    "retried_path",
+    "verdict",
+]
 
 Id = str | int
 Prompt = Callable[[Mapping[str, Any]], Any]
@@ -76,6 +86,7 @@ _VERDICTS: tuple[tuple[Callable[[BaseException], bool], Verdict], ...] = (
     (lambda e: isinstance(e, ServerError) and e.status >= 500, "trouble"),
     (lambda e: isinstance(e, UsageError), "fatal"),
     (lambda e: isinstance(e, TerseError), "row"),
+    (lambda e: isinstance(e, Exception), "row"),  # unexpected, but only this row's
 )
 
 
@@ -84,9 +95,10 @@ def verdict(exc: BaseException) -> Verdict:
 
     ``"rate"``: a 429 — pause the job, put the row back, never fail it. ``"trouble"``: the
     server dropped or broke (after the client's own retries) — pause, put the row back, at
-    most `MAX_REQUEUES` times. ``"row"``: this row failed — write it to the errors file.
-    ``"fatal"``: no row can succeed (bad key, unknown model, wrong arguments, a bug) —
-    stop the job and raise.
+    most `MAX_REQUEUES` times. ``"row"``: this row failed — write it to the errors file;
+    an unexpected exception from the call (not a `TerseError`) is this row's failure too,
+    so one bad row never stops the job. ``"fatal"``: no row can succeed (bad key, unknown
+    model, wrong arguments) — stop the job and raise.
     """
     root = _root(exc)
     for test, result in _VERDICTS:
@@ -130,6 +142,11 @@ def _check_ask_options(options: Mapping[str, Any]) -> None:
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise UsageError(f"max_retries must be an int >= 0, not {retries!r}")
     as_budget(options.get("thinking_budget"))
+
+
+def retried_path(errors: Path) -> Path:
+    """Where ``retry_errors`` keeps the old errors file while its rows run again."""
+    return errors.with_name(errors.name + ".retried")
 
 
 def errors_path(out: Path) -> Path:
@@ -202,16 +219,25 @@ class Job:
         self.requeued: deque[Task] = deque()
         self.claimed: set[Id] = set()
         self.report: BatchReport | None = None
-        if retry_errors and self.errors_path.exists():
-            os.replace(
-                self.errors_path, self.errors_path.with_name(self.errors_path.name + ".retried")
-            )
-        self.out_path.parent.mkdir(parents=True, exist_ok=True)
+        for path in (self.out_path, self.errors_path):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise JournalError(
+                    f"cannot create the folder {path.parent}: {exc.strerror or exc}"
+                ) from exc
+        # The output's lock is taken first: a second job on the same files stops here,
+        # before it could move the first job's errors file aside.
         self.out = Journal(self.out_path, fsync)
         try:
+            self.retried = retried_path(self.errors_path)
+            if retry_errors and self.errors_path.exists():
+                os.replace(self.errors_path, self.retried)
             self.err = Journal(self.errors_path, fsync)
-        except BaseException:
+        except BaseException as exc:
             self.out.close()
+            if isinstance(exc, OSError):
+                raise JournalError(f"cannot set up {self.errors_path}: {exc}") from exc
             raise
         self.tally.repaired = self.out.repaired + self.err.repaired
         self.recorded = read_recorded(self.out_path, self.errors_path)
@@ -355,7 +381,7 @@ class Job:
             return
         now = time.monotonic() if now is None else now
         if self.ticker.due(now):
-            paused = max(0.0, self.throttle.paused_until - self.throttle.clock())
+            paused = self.throttle.held()
             line = progress_line(self.tally, now, in_flight=self.throttle.in_flight, paused=paused)
             self.ticker.show(line, now)
 
@@ -364,8 +390,17 @@ class Job:
         if self.report is not None:
             return self.report
         self.stopping = True
-        self.out.close()
-        self.err.close()
+        for journal in (self.out, self.err):
+            try:
+                journal.close()
+            except JournalError as exc:  # the rows written before it are whole; say so
+                if self.fatal is None:
+                    self.fatal = exc
+        if self.fatal is None and not interrupted:
+            # A finished job recorded every input row in the output or the new errors
+            # file, so the old errors kept aside by retry_errors are obsolete.
+            with contextlib.suppress(OSError):
+                self.retried.unlink(missing_ok=True)
         report = BatchReport.from_tally(
             self.tally, self.out_path, self.errors_path, time.monotonic()
         )

@@ -157,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
             )
     except UsageError as exc:
         return _fail(str(exc), 2)
-    except FileNotFoundError as exc:
-        return _fail(f"{exc.strerror}: {exc.filename}", 2)
+    except OSError as exc:  # the input cannot be read, a folder cannot be made, …
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}", 2)
     except TerseError as exc:
         return _fail(f"stopped: {type(exc).__name__}: {exc}", 1)
     return 0 if report.ok else 1

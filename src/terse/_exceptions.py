@@ -105,6 +105,10 @@ class UsageError(TerseError, ValueError):
     """terse was called wrongly: an unknown option, a bad budget, a type it cannot build."""
 
 
+class WrongType(UsageError, TypeError):
+    """A `UsageError` for an argument of the wrong type (also a `TypeError`, as Python's own)."""
+
+
 class TransportError(TerseError):
     """The request did not produce a usable HTTP response."""
 
