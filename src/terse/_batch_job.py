@@ -11,6 +11,9 @@ the next row only when it is free to send it, so memory does not grow with the i
 from __future__ import annotations
 
 import contextlib
+import difflib
+import itertools
+import logging
 import os
 import string
 import sys
@@ -54,7 +57,9 @@ __all__ = [
     "MAX_REQUEUES",
     "Job",
     "Task",
+    "check_first_row",
     "compile_prompt",
+    "duplicate_ids",
     "errors_path",
     "retried_path",
     "verdict",
@@ -70,6 +75,8 @@ FATAL_STATUSES = frozenset({401, 402, 403, 404})
 """Statuses no row can get past (bad key, no credit, forbidden, no such model): stop the job."""
 
 Verdict = Literal["rate", "trouble", "row", "fatal"]
+
+log = logging.getLogger("terse")
 
 
 def _root(exc: BaseException) -> BaseException:
@@ -132,6 +139,67 @@ def compile_prompt(prompt: str | Prompt) -> Prompt:
             ) from None
 
     return render
+
+
+def _template_roots(prompt: str) -> list[str]:
+    roots = []
+    for _, name, _, _ in string.Formatter().parse(prompt):
+        if name is not None:
+            root = name.split(".")[0].split("[")[0]
+            if root not in roots:
+                roots.append(root)
+    return roots
+
+
+def check_first_row(prompt: str | Prompt, row: Any) -> None:
+    """Refuse a template naming a field the first row lacks, before any request is made.
+
+    A typo (``{txt}`` for ``{text}``) would otherwise fail every row, one paid-for error
+    line at a time, and a corrected re-run would skip them all as done.
+    """
+    if not isinstance(prompt, str) or not isinstance(row, Mapping):
+        return
+    missing = [root for root in _template_roots(prompt) if root not in row]
+    if not missing:
+        return
+    fields = [str(k) for k in row]
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, fields, n=1)
+        if close:
+            hints.append(f"{{{name}}} → {{{close[0]}}}?")
+    raise UsageError(
+        f"the prompt names {', '.join('{' + m + '}' for m in missing)}, which the first row "
+        f"does not have (its fields: {', '.join(fields) or 'none'})"
+        + (f"; did you mean {' '.join(hints)}" if hints else "")
+    )
+
+
+DUPLICATES_SHOWN = 5
+"""How many duplicate ids the warning at the start of a job names."""
+
+
+def duplicate_ids(rows: Any, id_field: str) -> tuple[int, list[Any]]:
+    """How many rows repeat an earlier row's id, and the first few such ids.
+
+    Only inputs that can be read twice are scanned: a JSONL path, a list or a tuple (a
+    generator is read once, by the job; its duplicates are counted as they come).
+    """
+    if not isinstance(rows, (str, os.PathLike, list, tuple)):
+        return 0, []
+    seen: set[Any] = set()
+    count, first = 0, list[Any]()
+    for _, row in iter_rows(rows):
+        key = row.get(id_field) if isinstance(row, Mapping) else None
+        if not valid_id(key):
+            continue
+        if key in seen:
+            count += 1
+            if len(first) < DUPLICATES_SHOWN and key not in first:
+                first.append(key)
+        else:
+            seen.add(key)
+    return count, first
 
 
 def _check_ask_options(options: Mapping[str, Any]) -> None:
@@ -203,6 +271,11 @@ class Job:
         if not patience > 0:
             raise UsageError(f"patience must be positive, not {patience!r}")
         self.render = compile_prompt(prompt)
+        self._rows: Iterator[tuple[int, Any]] = iter_rows(rows)
+        first = next(self._rows, None)
+        if first is not None:
+            check_first_row(prompt, first[1])
+            self._rows = itertools.chain([first], self._rows)
         self.throttle = Throttle(
             concurrency,
             requests_per_minute=requests_per_minute,
@@ -241,7 +314,18 @@ class Job:
             raise
         self.tally.repaired = self.out.repaired + self.err.repaired
         self.recorded = read_recorded(self.out_path, self.errors_path)
-        self._rows: Iterator[tuple[int, Any]] = iter_rows(rows)
+        repeats, shown = duplicate_ids(rows, id_field)
+        if repeats:
+            more = ", …" if repeats > len(shown) else ""
+            log.warning(
+                "terse: %d row%s of the input repeat%s an earlier id (%s%s); each id is asked "
+                "once and the repeats are skipped",
+                repeats,
+                "" if repeats == 1 else "s",
+                "s" if repeats == 1 else "",
+                ", ".join(repr(k) for k in shown),
+                more,
+            )
 
     @staticmethod
     def _ask_args(response_model: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
