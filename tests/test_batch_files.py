@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -264,6 +265,117 @@ def test_a_full_disk_mid_job_is_a_typed_error_in_the_api(srv: FakeServer, tmp_pa
     )
     assert proc.stdout.startswith("JournalError OSError cannot write to"), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- an absurd usage report ------------------------------------------------------------------
+
+
+class UsageLiar:
+    """A loopback server whose every completion claims ``completion_tokens=10**12``."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(body) < length:
+                    body += conn.recv(65536)
+                payload = json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "model": "m",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": '{"name": "Ann"}'},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": 5,
+                            "completion_tokens": 10**12,
+                            "total_tokens": 10**12 + 5,
+                        },
+                    }
+                ).encode()
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\nconnection: close\r\n\r\n%b" % (len(payload), payload)
+                )
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_response_claiming_10_to_the_12_tokens_does_not_stall_the_job(
+    mode: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """10**12 tokens at 1M tokens/s was 10**6 s of debt; now about two seconds, and said."""
+    import threading
+
+    liar = UsageLiar()
+    result: list[Any] = []
+    options: dict[str, Any] = {
+        "prompt": "{text}",
+        "response_model": Rec,
+        "out": tmp_path / "o.jsonl",
+        "progress": False,
+        "max_retries": 0,
+        "concurrency": 1,
+        "tokens_per_minute": 60_000_000,
+    }
+
+    def job() -> None:
+        if mode == "sync":
+            with terse.Client(base_url=liar.base_url, model="m", dialect="vllm") as client:
+                result.append(run_batch(rows(2), client=client, **options))
+            return
+
+        async def go() -> BatchReport:
+            async with terse.AsyncClient(base_url=liar.base_url, model="m", dialect="vllm") as c:
+                return await arun_batch(rows(2), client=c, **options)
+
+        result.append(asyncio.run(go()))
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="terse"):
+            runner = threading.Thread(target=job, daemon=True)
+            runner.start()
+            runner.join(60)
+        assert not runner.is_alive(), "the job stalled on the token bucket"
+    finally:
+        liar.close()
+    assert result[0].written == 2
+    warnings = [r.getMessage() for r in caplog.records if "more tokens than" in r.getMessage()]
+    assert len(warnings) == 1
 
 
 # -- one bad row --------------------------------------------------------------------------------

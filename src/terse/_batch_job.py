@@ -38,7 +38,7 @@ from ._batch_journal import (
     valid_id,
 )
 from ._batch_progress import BatchReport, Tally, Ticker, progress_line
-from ._batch_throttle import Throttle
+from ._batch_throttle import MAX_REQUEST_TOKENS, Throttle
 from ._budget import as_budget
 from ._exceptions import (
     ConnectionFailed,
@@ -388,6 +388,20 @@ class Job:
         """Record how a request ended: a line in a journal, a requeue, or the job stopping."""
         if self.out.closed:
             return  # the job was interrupted; this row is simply done again next run
+        clamped = self.throttle.clamped
+        try:
+            self._settle(task, outcome, reserved)
+        finally:
+            if self.throttle.clamped and not clamped:  # said once per job, never silently
+                log.warning(
+                    "terse: a response reported more tokens than one request may count for; "
+                    "it counts as %s (a minute of tokens_per_minute, %s at most), so no "
+                    "report can hold the job for more than about a minute",
+                    f"{self.throttle.token_cap:,}",
+                    f"{MAX_REQUEST_TOKENS:,}",
+                )
+
+    def _settle(self, task: Task, outcome: Answer[Any] | BaseException, reserved: float) -> None:
         if isinstance(outcome, Answer):
             self.throttle.finish(reserved, outcome.usage.total_tokens, ok=True)
             self._write_answer(task, outcome)

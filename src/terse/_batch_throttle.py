@@ -114,11 +114,13 @@ class Throttle:
             self._tokens = Bucket(
                 per_second, per_second, now, max_debt=per_second * MAX_DEBT_SECONDS
             )
-        self._token_cap = MAX_REQUEST_TOKENS
+        self.token_cap = MAX_REQUEST_TOKENS
+        """Most tokens one request counts for."""
         if tokens_per_minute is not None:
-            self._token_cap = max(1, min(MAX_REQUEST_TOKENS, math.ceil(tokens_per_minute)))
+            self.token_cap = max(1, min(MAX_REQUEST_TOKENS, math.ceil(tokens_per_minute)))
         self._spent = 0
         self._finished = 0
+        self.clamped = 0
 
     @property
     def estimate(self) -> float:
@@ -165,10 +167,16 @@ class Throttle:
             self.window = min(float(self.limit), self.window + 1.0 / self.window)
 
     def clamp(self, tokens: object) -> int:
-        """A reported token count made safe to count: an int in ``[0, cap]``."""
+        """A reported token count made safe to count: an int in ``[0, cap]``.
+
+        ``clamped`` counts the reports that were not already such a count.
+        """
         if not isinstance(tokens, (int, float)) or tokens != tokens:  # not a number, or NaN
+            self.clamped += 1
             return 0
-        return int(min(max(0, tokens), self._token_cap))
+        safe = int(min(max(0, tokens), self.token_cap))
+        self.clamped += safe != tokens
+        return safe
 
     def held(self) -> float:
         """Seconds before a request may start because of a pause or a token debt."""
