@@ -211,6 +211,49 @@ def test_the_cli_refuses_a_bad_output_with_exit_2(
     assert not srv.requests
 
 
+def _kernel_file(path: str, fault: type[OSError] | int) -> Path:
+    """A file of the running kernel that fails as wanted (even for root), or skip."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    except OSError as exc:
+        if isinstance(fault, type) and isinstance(exc, fault):
+            return Path(path)
+        pytest.skip(f"{path}: {exc}")
+    try:
+        os.write(fd, b"x\n")
+    except OSError as exc:
+        if exc.errno == fault:
+            return Path(path)
+        pytest.skip(f"{path}: {exc}")
+    finally:
+        os.close(fd)
+    pytest.skip(f"{path} is writable here")
+
+
+@pytest.mark.parametrize(
+    ("path", "fault", "message"),
+    [
+        ("/sys/kernel/notes", PermissionError, "cannot open /sys/kernel/notes: Permission denied"),
+        ("/proc/version", 5, "cannot write to /proc/version: Input/output error"),
+    ],
+)
+def test_an_unwritable_output_exits_2_with_the_os_reason(
+    path: str,
+    fault: Any,
+    message: str,
+    srv: FakeServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    target = _kernel_file(path, fault)
+    source = write_rows(tmp_path / "in.jsonl", 2)
+    args = cli(srv, source, target, "--errors", str(tmp_path / "e.jsonl"))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
 # -- OS errors while writing -----------------------------------------------------------------
 
 
