@@ -438,3 +438,19 @@ def test_an_unexpected_exception_fails_its_row_only(
     assert error["id"] == "r1"
     assert "RuntimeError" in error["error"] + (error["cause"] or "")
     assert "a bug in the user's validator" in error["message"] + (error["cause"] or "")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_prompt_function_giving_one_row_an_unusable_prompt_fails_that_row_only(
+    mode: str, srv: FakeServer, tmp_path: Path
+) -> None:
+    def prompt(row: dict[str, Any]) -> Any:
+        return [] if row["id"] == "r2" else row["text"]  # no messages: ask() refuses it
+
+    report = run(mode, srv, tmp_path / "out.jsonl", rows=rows(4), prompt=prompt)
+    assert (report.written, report.failed) == (3, 1)
+    [error] = [
+        json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()
+    ]
+    assert (error["id"], error["error"]) == ("r2", "UsageError")
+    assert len(srv.requests) == 3

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic_core import to_jsonable_python
 from tenacity import retry_if_not_exception_type
 
+from ._base import _messages
 from ._batch_journal import (
     BadRow,
     FsyncPolicy,
@@ -362,6 +363,7 @@ class Job:
         self.claimed.add(key)
         try:
             prompt = self.render(row)
+            _messages(prompt)  # a prompt ask() would refuse is this row's fault, not the job's
         except Exception as exc:  # the user's prompt function: its failure is this row's
             self._write_error(Task(key, number, None), exc)
             return None
