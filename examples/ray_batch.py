@@ -12,7 +12,7 @@ one output record: ``{"id", "value", "error", "attempts", "reasoning_tokens",
 "answer_tokens"}``, with ``value`` the typed record as JSON, or ``error`` saying why there
 is none. Ray re-runs the batches of a worker that dies; the output is Ray's to write.
 
-Needs ``pip install "ray[data]"``. Run it as it is (it starts terse's local simulator, not
+Needs Ray: ``pip install 'terse[ray]'`` (which installs ``ray[data]``). Run it as it is (it starts terse's local simulator, not
 a model, and a local Ray), or against a real server and your own rows:
 
     python examples/ray_batch.py
@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -138,7 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output directory (default: a temporary one)")
     parser.add_argument("--actors", type=int, default=2, help="Ray actors, each with a client")
     args = parser.parse_args(argv)
-    import ray
+    try:
+        import ray
+    except ImportError:
+        print(
+            "this example needs Ray, which is not installed: pip install 'terse[ray]'",
+            file=sys.stderr,
+        )
+        return 2
 
     with tempfile.TemporaryDirectory() as tmp, server(args) as (base_url, model):
         source = args.source or str(Path(tmp, "reviews.jsonl"))

@@ -191,7 +191,7 @@ def test_a_rerun_skips_ids_already_written_or_failed(
     assert sorted(ids(out)) == [f"r{i}" for i in range(10) if i != 5]
 
 
-def test_retry_errors_runs_failed_rows_again_and_moves_the_old_errors_aside(
+def test_retry_errors_runs_failed_rows_again_and_leaves_no_file_behind(
     srv: FakeServer, tmp_path: Path
 ) -> None:
     out, errors = tmp_path / "out.jsonl", tmp_path / "out.errors.jsonl"
@@ -205,7 +205,7 @@ def test_retry_errors_runs_failed_rows_again_and_moves_the_old_errors_aside(
     assert (report.written, report.skipped) == (1, 2)
     assert sorted(ids(out)) == ["r0", "r1", "r2"]
     assert ids(errors) == []
-    assert ids(tmp_path / "out.errors.jsonl.retried") == ["r1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.errors.jsonl", "out.jsonl"]
 
 
 def test_a_torn_last_line_is_cut_away_and_its_row_done_again(

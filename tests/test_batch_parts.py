@@ -23,7 +23,7 @@ from terse import (
 from terse._batch_job import compile_prompt, errors_path, verdict
 from terse._batch_journal import Journal, count_rows, iter_rows, read_recorded, repair_tail
 from terse._batch_progress import BatchReport, Tally, Ticker, progress_line
-from terse._batch_throttle import MAX_BACKOFF, Throttle
+from terse._batch_throttle import MAX_BACKOFF, MAX_DEBT_SECONDS, MAX_REQUEST_TOKENS, Throttle
 from terse._results import Usage
 
 # -- torn lines -------------------------------------------------------------------------------
@@ -174,7 +174,9 @@ def _exhausted(cause: BaseException) -> RetriesExhausted:
         (ServerError(401, "bad key"), "fatal"),
         (ServerError(404, "no such model"), "fatal"),
         (UsageError("unknown option"), "fatal"),
-        (ZeroDivisionError(), "fatal"),
+        (ZeroDivisionError(), "row"),
+        (RecursionError(), "row"),
+        (KeyboardInterrupt(), "fatal"),
     ],
 )
 def test_verdict_pauses_on_pushback_fails_the_row_on_its_own_fault_and_stops_on_fatal(
@@ -264,6 +266,36 @@ def test_tokens_per_minute_waits_out_the_debt_of_what_requests_really_used() -> 
     clock.now += 4.0
     assert t.delay() == 0
     assert t.begin() == 50  # later requests reserve the mean
+
+
+def test_an_absurd_usage_report_holds_the_job_a_minute_at_most() -> None:
+    """A response claiming 10**12 tokens must not put the bucket 10**9 seconds in debt."""
+    clock = Clock()
+    t = Throttle(4, tokens_per_minute=60_000, clock=clock)  # 1,000 tokens/s
+    t.finish(t.begin(), 10**12, ok=True)
+    held = t.delay()
+    assert 0 < held <= MAX_DEBT_SECONDS + 1
+    assert t.held() == pytest.approx(held)  # shown on the progress line as a pause
+    clock.now += held
+    assert t.delay() == 0
+    assert t.estimate <= 60_000  # the mean reserved per request is not poisoned either
+
+
+@pytest.mark.parametrize("bad", [-5, float("nan"), float("inf"), "many", None, 10**30])
+def test_reported_usage_is_clamped_to_a_sane_count(bad: object) -> None:
+    t = Throttle(1)
+    assert 0 <= t.clamp(bad) <= MAX_REQUEST_TOKENS
+    t.finish(t.begin(), bad, ok=True)  # type: ignore[arg-type]
+    assert t.delay() == 0
+
+
+def test_concurrent_absurd_reports_do_not_stack_the_debt() -> None:
+    clock = Clock()
+    t = Throttle(8, tokens_per_minute=600, clock=clock)  # 10 tokens/s
+    reserved = [t.begin() for _ in range(8)]
+    for r in reserved:
+        t.finish(r, 10**15, ok=True)
+    assert t.delay() <= MAX_DEBT_SECONDS + 1
 
 
 @pytest.mark.parametrize(

@@ -36,10 +36,24 @@ def test_strip_prints_only_the_answer(
     assert run(monkeypatch, capsys, ["strip"], RAW) == (0, "Paris\n", "")
 
 
-def test_strip_of_unclosed_thinking_prints_nothing(
+def test_strip_of_unclosed_thinking_says_there_is_no_answer_and_exits_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(monkeypatch, capsys, ["strip"], "<think>\nstill going")[:2] == (0, "")
+    code, out, err = run(monkeypatch, capsys, ["strip"], "<think>\nstill going")
+    assert (code, out) == (1, "")
+    assert err == (
+        "terse strip: no answer: the reasoning never closed "
+        "(the output was cut while the model was thinking)\n"
+    )
+
+
+@pytest.mark.parametrize("text", ["<think>done</think>\n\n", "", "  \n"])
+def test_strip_of_an_output_with_nothing_after_its_reasoning_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    code, out, err = run(monkeypatch, capsys, ["strip"], text)
+    assert (code, out) == (1, "")
+    assert err.startswith("terse strip: no answer: the output is empty")
 
 
 @pytest.mark.parametrize(
@@ -51,17 +65,33 @@ def test_strip_of_unclosed_thinking_prints_nothing(
                 "reasoning": "\nThe user asks for France's capital.\n",
                 "answer": "Paris",
                 "closed": True,
+                "format": "think",
             },
         ),
         (
             "Hmm, close-only.</think>\n\nParis",
-            {"reasoning": "Hmm, close-only.", "answer": "Paris", "closed": True},
+            {"reasoning": "Hmm, close-only.", "answer": "Paris", "closed": True, "format": "think"},
         ),
-        ("<think>\nnever closes", {"reasoning": "\nnever closes", "answer": "", "closed": False}),
-        ("just an answer", {"reasoning": "", "answer": "just an answer", "closed": True}),
+        (
+            "<think>\nnever closes",
+            {"reasoning": "\nnever closes", "answer": "", "closed": False, "format": "think"},
+        ),
+        (
+            "[THINK]Mistral thinks.[/THINK]Paris",
+            {
+                "reasoning": "Mistral thinks.",
+                "answer": "Paris",
+                "closed": True,
+                "format": "magistral",
+            },
+        ),
+        (
+            "just an answer",
+            {"reasoning": "", "answer": "just an answer", "closed": True, "format": None},
+        ),
     ],
 )
-def test_split_json_prints_reasoning_answer_and_closed(
+def test_split_json_prints_reasoning_answer_closed_and_format(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     text: str,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from ._exceptions import (
     ThinkingTruncated,
 )
 from ._results import AnswerDelta, ReasoningDelta, Usage
+from ._secrets import scrub
 from ._split import Splitter
 from ._tokens import TokenCounter, count_tokens
 from ._wire import DEFAULT_LIMITS, Limits, SSEDecoder, parse_json
@@ -138,8 +139,15 @@ def build_usage(
     )
 
 
-def server_error(status: int, body: str, retry_after: float | None = None) -> ServerError:
-    """A `ServerError` (or `RateLimited`) carrying the server's own message."""
+def server_error(
+    status: int, body: str, retry_after: float | None = None, secrets: Iterable[str] = ()
+) -> ServerError:
+    """A `ServerError` (or `RateLimited`) carrying the server's own message.
+
+    ``secrets`` (the client's key and secret header values) are scrubbed from the body
+    before anything is taken from it: a server may echo the key it was sent.
+    """
+    body = scrub(body, secrets)
     message = body.strip()[:300] or f"HTTP {status}"
     try:
         obj = json.loads(body)

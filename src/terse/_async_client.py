@@ -302,7 +302,7 @@ class AsyncClient(_Base):
                 raise
             return _aux_outcome(None, expiry_error("deadline", None))
         except Exception as exc:
-            mapped = _map_error(exc)
+            mapped = _map_error(exc, self._secrets)
             if mapped is None:
                 raise
             return _aux_outcome(None, mapped)
@@ -375,7 +375,7 @@ class AsyncClient(_Base):
             except Exception as exc:
                 if retry_stale and not opened and _stale_connection(exc):
                     continue
-                mapped = _map_error(exc)
+                mapped = _map_error(exc, self._secrets)
                 if mapped is None:
                     raise
                 asm.fail(mapped)

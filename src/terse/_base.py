@@ -22,6 +22,7 @@ from ._results import (
     Usage,
 )
 from ._retry import DEFAULT_RETRY, parse_retry_after, wait_retry_after
+from ._secrets import client_secrets
 from ._tokens import count_tokens
 from ._wire import DEFAULT_LIMITS, Limits, parse_json
 
@@ -42,8 +43,11 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-def _map_error(exc: BaseException) -> TerseError | None:
-    """The terse error for an exception raised by openai or its HTTP library, or None."""
+def _map_error(exc: BaseException, secrets: Sequence[str] = ()) -> TerseError | None:
+    """The terse error for an exception raised by openai or its HTTP library, or None.
+
+    ``secrets`` are scrubbed from whatever server text the error carries.
+    """
     if isinstance(exc, TerseError):
         return exc  # raised by terse's own reading (a size limit) inside openai's code
     if isinstance(exc, openai.APIStatusError):
@@ -53,7 +57,7 @@ def _map_error(exc: BaseException) -> TerseError | None:
         except Exception:
             body = ""
         retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return server_error(exc.status_code, body or str(exc.message), retry_after)
+        return server_error(exc.status_code, body or str(exc.message), retry_after, secrets)
     if isinstance(exc, openai.APITimeoutError):
         return ConnectionFailed("the request timed out")
     if isinstance(exc, openai.APIConnectionError):
@@ -141,6 +145,7 @@ class _Base:
         self._schema_hint = schema_hint
         self._request = dict(request)
         self._memo = Memo()
+        self._secrets = client_secrets(self._openai)
         if dialect is not None:
             self._memo.dialect = dialect_named(dialect)
         else:

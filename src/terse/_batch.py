@@ -32,7 +32,13 @@ Guarantees:
 - **Exactly once.** Kill the job at any moment (SIGKILL included) and run it again: it
   truncates a torn last line, skips every id already in the output or errors file, and
   ends with each input id in exactly one of them, once. ``retry_errors=True`` moves the
-  errors file aside (to ``….retried``) and runs those rows again.
+  errors file aside (to ``….retried``, deleted when the job finishes) and runs those rows
+  again.
+- **One writer.** The output and errors files are locked (``flock``) while the job runs;
+  a second job on them fails at once. Only regular files are accepted, and every OS error
+  on them is a `UsageError` (``JournalError``) with the ``OSError`` as its cause.
+- **One bad row fails alone.** Any exception from a row's call, expected or not, writes
+  that row to the errors file; only failures no row can pass stop the job.
 - **Back-pressure.** At most ``concurrency`` requests in flight, optional requests and
   tokens per minute, and a 429 pauses the whole job (for its ``Retry-After``) and halves
   the requests in flight instead of failing the row; see `terse._batch_throttle`.
@@ -101,13 +107,15 @@ def run_batch(
         response_model: The type of each value (a pydantic model, ``list[int]``, …), or
             None for the answer text.
         out: The output JSONL file, appended to.
-        errors: Where failed rows go; default ``OUT.errors.jsonl`` beside ``out``.
+        errors: Where failed rows go; default beside ``out``, its ``.jsonl`` replaced by
+            ``.errors.jsonl`` (``people.out.jsonl`` → ``people.out.errors.jsonl``).
         id_field: The row key holding its id (a str or int, unique per row).
         concurrency: Most requests in flight at once.
         requests_per_minute: Start at most this many requests a minute.
         tokens_per_minute: Spend at most about this many tokens a minute (averaged).
         progress: Show a progress line and a final summary on stderr.
-        retry_errors: Run rows in the errors file again (the file is moved to ``….retried``).
+        retry_errors: Run rows in the errors file again (the file is moved to ``….retried``
+            while the job runs, and deleted when it finishes).
         fsync: ``"group"`` (each row on disk within ~50 ms, fsync in the background),
             ``"row"`` (fsync before the next row is written; slower), or ``"off"``.
         patience: Stop (raising the last error) after this many seconds of 429s or
@@ -115,7 +123,9 @@ def run_batch(
         **ask_kwargs: Passed to ``client.ask`` (``thinking_budget=``, ``max_retries=``, …).
 
     Raises:
-        UsageError: Bad arguments (before anything is written).
+        UsageError: Bad arguments (before anything is written), a prompt template naming a
+            field the first row lacks, an output another job is writing or that is not a
+            regular file, or an OS error on the output or errors file.
         ServerError: The server refused every row (401, 402, 403, 404): the job stopped.
         RateLimited: 429s for longer than ``patience``: the job stopped; run it again.
     """
@@ -259,7 +269,12 @@ async def _run_tasks(job: Job, client: AsyncClient) -> None:
                 outcome: Any = await client.ask(task.prompt, **job.ask_args)
             except Exception as exc:  # judged by the job: a row error, a pause, or a stop
                 outcome = exc
-            job.settle(task, outcome, reserved)
+            try:
+                job.settle(task, outcome, reserved)
+            except Exception as exc:  # a journal that cannot be written stops the job
+                job.stop(exc)
+                wake.set()
+                return
             wake.set()
 
     async def ticker() -> None:

@@ -10,6 +10,10 @@ the next row only when it is free to send it, so memory does not grow with the i
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import itertools
+import logging
 import os
 import string
 import sys
@@ -23,17 +27,19 @@ from typing import Any, Literal
 from pydantic_core import to_jsonable_python
 from tenacity import retry_if_not_exception_type
 
+from ._base import _messages
 from ._batch_journal import (
     BadRow,
     FsyncPolicy,
     Journal,
+    JournalError,
     count_rows,
     iter_rows,
     read_recorded,
     valid_id,
 )
 from ._batch_progress import BatchReport, Tally, Ticker, progress_line
-from ._batch_throttle import Throttle
+from ._batch_throttle import MAX_REQUEST_TOKENS, Throttle
 from ._budget import as_budget
 from ._exceptions import (
     ConnectionFailed,
@@ -46,8 +52,19 @@ from ._exceptions import (
 )
 from ._results import Answer, Usage
 from ._retry import DEFAULT_RETRY
+from ._secrets import scrub
 
-__all__ = ["MAX_REQUEUES", "Job", "Task", "compile_prompt", "errors_path", "verdict"]
+__all__ = [
+    "MAX_REQUEUES",
+    "Job",
+    "Task",
+    "check_first_row",
+    "compile_prompt",
+    "duplicate_ids",
+    "errors_path",
+    "retried_path",
+    "verdict",
+]
 
 Id = str | int
 Prompt = Callable[[Mapping[str, Any]], Any]
@@ -59,6 +76,8 @@ FATAL_STATUSES = frozenset({401, 402, 403, 404})
 """Statuses no row can get past (bad key, no credit, forbidden, no such model): stop the job."""
 
 Verdict = Literal["rate", "trouble", "row", "fatal"]
+
+log = logging.getLogger("terse")
 
 
 def _root(exc: BaseException) -> BaseException:
@@ -75,6 +94,7 @@ _VERDICTS: tuple[tuple[Callable[[BaseException], bool], Verdict], ...] = (
     (lambda e: isinstance(e, ServerError) and e.status >= 500, "trouble"),
     (lambda e: isinstance(e, UsageError), "fatal"),
     (lambda e: isinstance(e, TerseError), "row"),
+    (lambda e: isinstance(e, Exception), "row"),  # unexpected, but only this row's
 )
 
 
@@ -83,9 +103,10 @@ def verdict(exc: BaseException) -> Verdict:
 
     ``"rate"``: a 429 — pause the job, put the row back, never fail it. ``"trouble"``: the
     server dropped or broke (after the client's own retries) — pause, put the row back, at
-    most `MAX_REQUEUES` times. ``"row"``: this row failed — write it to the errors file.
-    ``"fatal"``: no row can succeed (bad key, unknown model, wrong arguments, a bug) —
-    stop the job and raise.
+    most `MAX_REQUEUES` times. ``"row"``: this row failed — write it to the errors file;
+    an unexpected exception from the call (not a `TerseError`) is this row's failure too,
+    so one bad row never stops the job. ``"fatal"``: no row can succeed (bad key, unknown
+    model, wrong arguments) — stop the job and raise.
     """
     root = _root(exc)
     for test, result in _VERDICTS:
@@ -121,6 +142,67 @@ def compile_prompt(prompt: str | Prompt) -> Prompt:
     return render
 
 
+def _template_roots(prompt: str) -> list[str]:
+    roots = []
+    for _, name, _, _ in string.Formatter().parse(prompt):
+        if name is not None:
+            root = name.split(".")[0].split("[")[0]
+            if root not in roots:
+                roots.append(root)
+    return roots
+
+
+def check_first_row(prompt: str | Prompt, row: Any) -> None:
+    """Refuse a template naming a field the first row lacks, before any request is made.
+
+    A typo (``{txt}`` for ``{text}``) would otherwise fail every row, one paid-for error
+    line at a time, and a corrected re-run would skip them all as done.
+    """
+    if not isinstance(prompt, str) or not isinstance(row, Mapping):
+        return
+    missing = [root for root in _template_roots(prompt) if root not in row]
+    if not missing:
+        return
+    fields = [str(k) for k in row]
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, fields, n=1)
+        if close:
+            hints.append(f"{{{name}}} → {{{close[0]}}}?")
+    raise UsageError(
+        f"the prompt names {', '.join('{' + m + '}' for m in missing)}, which the first row "
+        f"does not have (its fields: {', '.join(fields) or 'none'})"
+        + (f"; did you mean {' '.join(hints)}" if hints else "")
+    )
+
+
+DUPLICATES_SHOWN = 5
+"""How many duplicate ids the warning at the start of a job names."""
+
+
+def duplicate_ids(rows: Any, id_field: str) -> tuple[int, list[Any]]:
+    """How many rows repeat an earlier row's id, and the first few such ids.
+
+    Only inputs that can be read twice are scanned: a JSONL path, a list or a tuple (a
+    generator is read once, by the job; its duplicates are counted as they come).
+    """
+    if not isinstance(rows, (str, os.PathLike, list, tuple)):
+        return 0, []
+    seen: set[Any] = set()
+    count, first = 0, list[Any]()
+    for _, row in iter_rows(rows):
+        key = row.get(id_field) if isinstance(row, Mapping) else None
+        if not valid_id(key):
+            continue
+        if key in seen:
+            count += 1
+            if len(first) < DUPLICATES_SHOWN and key not in first:
+                first.append(key)
+        else:
+            seen.add(key)
+    return count, first
+
+
 def _check_ask_options(options: Mapping[str, Any]) -> None:
     """Refuse the common wrong ``ask`` options now, before any file is touched."""
     if "prompt" in options:
@@ -129,6 +211,11 @@ def _check_ask_options(options: Mapping[str, Any]) -> None:
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise UsageError(f"max_retries must be an int >= 0, not {retries!r}")
     as_budget(options.get("thinking_budget"))
+
+
+def retried_path(errors: Path) -> Path:
+    """Where ``retry_errors`` keeps the old errors file while its rows run again."""
+    return errors.with_name(errors.name + ".retried")
 
 
 def errors_path(out: Path) -> Path:
@@ -148,7 +235,7 @@ class Task:
 
 
 def _brief(exc: BaseException | None) -> str | None:
-    return None if exc is None else f"{type(exc).__name__}: {exc}"
+    return None if exc is None else scrub(f"{type(exc).__name__}: {exc}")
 
 
 class Job:
@@ -185,6 +272,11 @@ class Job:
         if not patience > 0:
             raise UsageError(f"patience must be positive, not {patience!r}")
         self.render = compile_prompt(prompt)
+        self._rows: Iterator[tuple[int, Any]] = iter_rows(rows)
+        first = next(self._rows, None)
+        if first is not None:
+            check_first_row(prompt, first[1])
+            self._rows = itertools.chain([first], self._rows)
         self.throttle = Throttle(
             concurrency,
             requests_per_minute=requests_per_minute,
@@ -201,20 +293,40 @@ class Job:
         self.requeued: deque[Task] = deque()
         self.claimed: set[Id] = set()
         self.report: BatchReport | None = None
-        if retry_errors and self.errors_path.exists():
-            os.replace(
-                self.errors_path, self.errors_path.with_name(self.errors_path.name + ".retried")
-            )
-        self.out_path.parent.mkdir(parents=True, exist_ok=True)
+        for path in (self.out_path, self.errors_path):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise JournalError(
+                    f"cannot create the folder {path.parent}: {exc.strerror or exc}"
+                ) from exc
+        # The output's lock is taken first: a second job on the same files stops here,
+        # before it could move the first job's errors file aside.
         self.out = Journal(self.out_path, fsync)
         try:
+            self.retried = retried_path(self.errors_path)
+            if retry_errors and self.errors_path.exists():
+                os.replace(self.errors_path, self.retried)
             self.err = Journal(self.errors_path, fsync)
-        except BaseException:
+        except BaseException as exc:
             self.out.close()
+            if isinstance(exc, OSError):
+                raise JournalError(f"cannot set up {self.errors_path}: {exc}") from exc
             raise
         self.tally.repaired = self.out.repaired + self.err.repaired
         self.recorded = read_recorded(self.out_path, self.errors_path)
-        self._rows: Iterator[tuple[int, Any]] = iter_rows(rows)
+        repeats, shown = duplicate_ids(rows, id_field)
+        if repeats:
+            more = ", …" if repeats > len(shown) else ""
+            log.warning(
+                "terse: %d row%s of the input repeat%s an earlier id (%s%s); each id is asked "
+                "once and the repeats are skipped",
+                repeats,
+                "" if repeats == 1 else "s",
+                "s" if repeats == 1 else "",
+                ", ".join(repr(k) for k in shown),
+                more,
+            )
 
     @staticmethod
     def _ask_args(response_model: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -251,6 +363,7 @@ class Job:
         self.claimed.add(key)
         try:
             prompt = self.render(row)
+            _messages(prompt)  # a prompt ask() would refuse is this row's fault, not the job's
         except Exception as exc:  # the user's prompt function: its failure is this row's
             self._write_error(Task(key, number, None), exc)
             return None
@@ -277,6 +390,20 @@ class Job:
         """Record how a request ended: a line in a journal, a requeue, or the job stopping."""
         if self.out.closed:
             return  # the job was interrupted; this row is simply done again next run
+        clamped = self.throttle.clamped
+        try:
+            self._settle(task, outcome, reserved)
+        finally:
+            if self.throttle.clamped and not clamped:  # said once per job, never silently
+                log.warning(
+                    "terse: a response reported more tokens than one request may count for; "
+                    "it counts as %s (a minute of tokens_per_minute, %s at most), so no "
+                    "report can hold the job for more than about a minute",
+                    f"{self.throttle.token_cap:,}",
+                    f"{MAX_REQUEST_TOKENS:,}",
+                )
+
+    def _settle(self, task: Task, outcome: Answer[Any] | BaseException, reserved: float) -> None:
         if isinstance(outcome, Answer):
             self.throttle.finish(reserved, outcome.usage.total_tokens, ok=True)
             self._write_answer(task, outcome)
@@ -328,12 +455,12 @@ class Job:
             "id": task.id,
             "row": task.row,
             "error": type(exc).__name__,
-            "message": str(exc),
+            "message": scrub(str(exc)),
             "cause": _brief(root) if root is not exc else None,
             "attempts": [a.to_dict() for a in attempts],
         }
         if isinstance(root, ResponseError) and root.text:
-            record["text"] = root.text[:2000]
+            record["text"] = scrub(root.text[:2000])
         self.err.append(record)
         tally = self.tally
         tally.failed += 1
@@ -354,7 +481,7 @@ class Job:
             return
         now = time.monotonic() if now is None else now
         if self.ticker.due(now):
-            paused = max(0.0, self.throttle.paused_until - self.throttle.clock())
+            paused = self.throttle.held()
             line = progress_line(self.tally, now, in_flight=self.throttle.in_flight, paused=paused)
             self.ticker.show(line, now)
 
@@ -363,8 +490,17 @@ class Job:
         if self.report is not None:
             return self.report
         self.stopping = True
-        self.out.close()
-        self.err.close()
+        for journal in (self.out, self.err):
+            try:
+                journal.close()
+            except JournalError as exc:  # the rows written before it are whole; say so
+                if self.fatal is None:
+                    self.fatal = exc
+        if self.fatal is None and not interrupted:
+            # A finished job recorded every input row in the output or the new errors
+            # file, so the old errors kept aside by retry_errors are obsolete.
+            with contextlib.suppress(OSError):
+                self.retried.unlink(missing_ok=True)
         report = BatchReport.from_tally(
             self.tally, self.out_path, self.errors_path, time.monotonic()
         )

@@ -24,8 +24,10 @@ close to the fsync cap, and a faster job would be held to it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,12 +36,18 @@ from typing import Any, Literal, TypeAlias, TypeGuard
 
 from ._exceptions import UsageError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no advisory lock, one writer by trust
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "FSYNC_POLICIES",
     "GROUP_INTERVAL",
     "BadRow",
     "FsyncPolicy",
     "Journal",
+    "JournalError",
     "Recorded",
     "count_rows",
     "iter_rows",
@@ -93,23 +101,77 @@ class _Syncer(threading.Thread):
         self._interval = interval
         self._stopped = threading.Event()
         self.dirty = False
+        self.error: OSError | None = None
 
     def run(self) -> None:
         while not self._stopped.wait(self._interval):
             if self.dirty:
                 self.dirty = False
-                os.fsync(self._fd)
+                try:
+                    os.fsync(self._fd)
+                except OSError as exc:  # reported by the journal's next append or close
+                    self.error = exc
+                    return
 
     def stop(self) -> None:
         self._stopped.set()
         self.join()
 
 
+class JournalError(UsageError):
+    """A journal file cannot be used: not a regular file, locked by another job, or an OS
+    error opening, writing or syncing it (the `OSError`, when there was one, is the cause)."""
+
+
+def _os_problem(path: Path, what: str, exc: OSError) -> JournalError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        reason += " (the disk or the file size limit is full; free space and run again)"
+    return JournalError(f"cannot {what} {path}: {reason}")
+
+
+def _open_exclusive(path: Path) -> int:
+    """Open ``path`` for appending, refusing anything but a regular file nobody else writes."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a reader; it is refused just below.
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+    except IsADirectoryError:
+        raise JournalError(f"{path} is a directory, not a file") from None
+    except OSError as exc:
+        raise _os_problem(path, "open", exc) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise JournalError(
+                f"{path} is not a regular file (a device, FIFO or socket); "
+                "a batch job writes to a plain file"
+            )
+        os.set_blocking(fd, True)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise JournalError(
+                    f"{path} is being written by another terse job; wait for it to end, "
+                    "or give this one another output file"
+                ) from None
+            except OSError as exc:  # a file system without locks: one writer by trust
+                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                    raise _os_problem(path, "lock", exc) from exc
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class Journal:
     """An append-only JSONL file with one writer: `append` writes a whole line at once.
 
     Opening it repairs a torn last line (see `repair_tail`); ``repaired`` holds how many
-    bytes that removed. Not thread-safe: callers serialise `append`.
+    bytes that removed. Not thread-safe: callers serialise `append`. The file must be a
+    regular file, and the journal holds an exclusive ``flock`` on it while open, so a
+    second job writing the same file fails at once (`JournalError`) instead of writing
+    every row twice. Every OS error on the file is a `JournalError` (a `UsageError`).
     """
 
     def __init__(self, path: Path, fsync: FsyncPolicy = "group") -> None:
@@ -117,8 +179,12 @@ class Journal:
             raise UsageError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {fsync!r}")
         self.path = path
         self._policy = fsync
-        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        self.repaired = repair_tail(self._fd)
+        self._fd = _open_exclusive(path)
+        try:
+            self.repaired = repair_tail(self._fd)
+        except OSError as exc:
+            os.close(self._fd)
+            raise _os_problem(path, "repair", exc) from exc
         self._syncer: _Syncer | None = None
         if fsync == "group":
             self._syncer = _Syncer(self._fd, GROUP_INTERVAL)
@@ -126,26 +192,44 @@ class Journal:
         self.closed = False
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Write ``record`` as one line (one ``os.write`` unless the kernel takes less)."""
+        """Write ``record`` as one line (one ``os.write`` unless the kernel takes less).
+
+        Raises:
+            JournalError: The write failed (disk full, file too large, I/O error). A line
+                cut short by it is repaired away when the journal is next opened.
+        """
         data = encode(record)
-        while data:
-            written = os.write(self._fd, data)
-            data = data[written:]
-        if self._syncer is not None:
-            self._syncer.dirty = True
-        elif self._policy == "row":
-            os.fsync(self._fd)
+        try:
+            while data:
+                written = os.write(self._fd, data)
+                data = data[written:]
+            if self._syncer is not None:
+                if self._syncer.error is not None:
+                    raise self._syncer.error
+                self._syncer.dirty = True
+            elif self._policy == "row":
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise _os_problem(self.path, "write to", exc) from exc
 
     def close(self) -> None:
-        """Flush to disk (unless the policy is ``"off"``) and close the file."""
+        """Flush to disk (unless the policy is ``"off"``) and close the file (and its lock).
+
+        Raises:
+            JournalError: The final fsync failed; the file is closed all the same.
+        """
         if self.closed:
             return
         self.closed = True
         if self._syncer is not None:
             self._syncer.stop()
-        if self._policy != "off":
-            os.fsync(self._fd)
-        os.close(self._fd)
+        try:
+            if self._policy != "off":
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise _os_problem(self.path, "sync", exc) from exc
+        finally:
+            os.close(self._fd)
 
 
 @dataclass

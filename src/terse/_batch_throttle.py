@@ -13,6 +13,12 @@
 - **Tokens per minute**, a token bucket that may go into debt: a request starts when the
   bucket is not in debt, reserving the mean tokens per request seen so far, and settles
   the difference when its true usage is known.
+
+A server's usage report is not trusted blindly: one request counts for at most
+`MAX_REQUEST_TOKENS` and at most a minute's worth of the token rate, and the bucket's debt
+never exceeds one minute's worth — a provider's per-minute quota has reset by then,
+whatever one request cost. A response claiming ``completion_tokens=10**12`` therefore
+holds the job for at most about a minute (shown on the progress line), not for ever.
 """
 
 from __future__ import annotations
@@ -31,13 +37,25 @@ MAX_BACKOFF = 60.0
 MAX_RETRY_AFTER = 600.0
 """Longest pause a server's ``Retry-After`` can ask for (seconds)."""
 
+MAX_REQUEST_TOKENS = 1 << 21
+"""Most tokens one request is counted for (2,097,152: more than any model's context window)."""
+
+MAX_DEBT_SECONDS = 60.0
+"""Deepest the token bucket may go into debt, in seconds of its rate."""
+
 
 class Bucket:
-    """A token bucket refilled at ``rate`` per second up to ``capacity``; it may go into debt."""
+    """A token bucket refilled at ``rate`` per second up to ``capacity``; it may go into debt.
 
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
+    The debt is bounded: the level never falls below ``-max_debt``.
+    """
+
+    def __init__(
+        self, rate: float, capacity: float, now: float, max_debt: float = math.inf
+    ) -> None:
         self.rate = rate
         self.capacity = capacity
+        self.max_debt = max_debt
         self.level = capacity
         self._at = now
 
@@ -52,7 +70,7 @@ class Bucket:
 
     def take(self, amount: float, now: float) -> None:
         self.refill(now)
-        self.level -= amount
+        self.level = max(-self.max_debt, self.level - amount)
 
 
 class Throttle:
@@ -93,9 +111,16 @@ class Throttle:
         self._tokens = None
         if tokens_per_minute is not None:
             per_second = tokens_per_minute / 60.0
-            self._tokens = Bucket(per_second, per_second, now)
+            self._tokens = Bucket(
+                per_second, per_second, now, max_debt=per_second * MAX_DEBT_SECONDS
+            )
+        self.token_cap = MAX_REQUEST_TOKENS
+        """Most tokens one request counts for."""
+        if tokens_per_minute is not None:
+            self.token_cap = max(1, min(MAX_REQUEST_TOKENS, math.ceil(tokens_per_minute)))
         self._spent = 0
         self._finished = 0
+        self.clamped = 0
 
     @property
     def estimate(self) -> float:
@@ -126,7 +151,11 @@ class Throttle:
         return reserved
 
     def finish(self, reserved: float, tokens: int, *, ok: bool) -> None:
-        """Count a request as ended, having used ``tokens``; ``ok`` when it succeeded."""
+        """Count a request as ended, having used ``tokens``; ``ok`` when it succeeded.
+
+        ``tokens`` is what the server reported, clamped to ``[0, cap]`` (see the module doc).
+        """
+        tokens = self.clamp(tokens)
         self.in_flight -= 1
         self._spent += tokens
         self._finished += 1
@@ -136,6 +165,26 @@ class Throttle:
             self._troubled_since = None
             self._strikes = 0
             self.window = min(float(self.limit), self.window + 1.0 / self.window)
+
+    def clamp(self, tokens: object) -> int:
+        """A reported token count made safe to count: an int in ``[0, cap]``.
+
+        ``clamped`` counts the reports that were not already such a count.
+        """
+        if not isinstance(tokens, (int, float)) or tokens != tokens:  # not a number, or NaN
+            self.clamped += 1
+            return 0
+        safe = int(min(max(0, tokens), self.token_cap))
+        self.clamped += safe != tokens
+        return safe
+
+    def held(self) -> float:
+        """Seconds before a request may start because of a pause or a token debt."""
+        now = self.clock()
+        wait = max(0.0, self.paused_until - now)
+        if self._tokens is not None:
+            wait = max(wait, self._tokens.wait_for(0.0, now))
+        return wait
 
     def trouble(self, retry_after: float | None = None) -> float:
         """The server pushed back (429, dropped connection): pause and shrink the window.

@@ -58,8 +58,16 @@ def _strip(args: argparse.Namespace) -> int:
     from ._split import split
 
     result = split(_read_stdin())
+    if not result.answer:
+        why = (
+            "the reasoning never closed (the output was cut while the model was thinking)"
+            if not result.closed
+            else "the output is empty after its reasoning"
+        )
+        print(f"terse strip: no answer: {why}", file=sys.stderr)
+        return 1
     sys.stdout.write(result.answer)
-    if result.answer and not result.answer.endswith("\n"):
+    if not result.answer.endswith("\n"):
         sys.stdout.write("\n")
     return 0
 
@@ -69,7 +77,9 @@ def _strip(args: argparse.Namespace) -> int:
 
 def _split_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--json", action="store_true", help="print a JSON object (reasoning, answer, closed)"
+        "--json",
+        action="store_true",
+        help="print a JSON object (reasoning, answer, closed, format)",
     )
 
 
@@ -78,7 +88,12 @@ def _split_cmd(args: argparse.Namespace) -> int:
 
     result = split(_read_stdin())
     if args.json:
-        out = {"reasoning": result.reasoning, "answer": result.answer, "closed": result.closed}
+        out = {
+            "reasoning": result.reasoning,
+            "answer": result.answer,
+            "closed": result.closed,
+            "format": result.format,  # the think format that matched, None without one
+        }
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(
@@ -214,7 +229,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "strip",
         "print the answer of a model output read from stdin",
-        "Read a raw model output on stdin and print only its answer, without the reasoning.",
+        "Read a raw model output on stdin and print only its answer, without the reasoning. "
+        "When there is no answer (the reasoning never closed, or nothing follows it), say so "
+        "on stderr and exit 1.",
         _strip_args,
         _strip,
     ),

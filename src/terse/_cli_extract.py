@@ -2,7 +2,9 @@
 
 Exit codes: 0 every row of this run was written to the output; 1 some rows went to the
 errors file, or the job stopped (run the same command again to resume); 2 bad arguments
-(a schema that does not import, a prompt template that does not parse, a missing key).
+or unusable files (a schema that does not import, a prompt template that does not parse
+or names a field the first row lacks, a missing key, an output another job is writing or
+that is not a regular file, any OS error on the output).
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ HELP = "extract a typed value from every row of a JSONL file (resumable)"
 DESCRIPTION = """\
 Ask the model about every row of a JSONL file and append one JSON line per row to OUT:
 {"id", "value", "usage", "attempts", "budget"}. Rows that still fail after their retries
-go to OUT.errors.jsonl. Killed or interrupted, the same command resumes where it stopped:
-ids already in either file are skipped, and each id ends up in exactly one of them.
+go to the errors file: OUT with .jsonl replaced by .errors.jsonl (people.out.jsonl ->
+people.out.errors.jsonl), unless --errors names another. Killed or interrupted, the same
+command resumes where it stopped: ids already in either file are skipped, and each id ends
+up in exactly one of them. The prompt is checked against the first row before any request.
+
+exit codes: 0 every row of this run was written; 1 some rows failed or the job stopped (run
+it again to resume); 2 bad arguments or unusable files (a prompt field the first row lacks,
+an output another job is writing, an output that is not a regular file, an OS error on it).
 
 example:
   terse extract --in people.jsonl --out people.out.jsonl --schema models:Person \\
@@ -39,7 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the example's layout
     p.add_argument("--in", dest="input", required=True, metavar="IN.jsonl", help="input rows")
     p.add_argument("--out", required=True, metavar="OUT.jsonl", help="output file (appended)")
-    p.add_argument("--errors", metavar="PATH", help="failed rows (default: OUT.errors.jsonl)")
+    p.add_argument(
+        "--errors",
+        metavar="PATH",
+        help="failed rows (default: OUT with .jsonl replaced by .errors.jsonl)",
+    )
     p.add_argument(
         "--schema",
         metavar="MODULE:NAME",
@@ -69,7 +81,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tpm", type=positive_float, metavar="N", help="tokens per minute, about")
     p.add_argument("--timeout", type=positive_float, default=600.0, metavar="S", help="per request")
     p.add_argument(
-        "--retry-errors", action="store_true", help="run the rows in the errors file again"
+        "--retry-errors",
+        action="store_true",
+        help="run the rows in the errors file again (it is kept as ERRORS.retried while the "
+        "job runs, and deleted when the job finishes)",
     )
     p.add_argument(
         "--fsync",
@@ -157,8 +172,9 @@ def run(args: argparse.Namespace) -> int:
             )
     except UsageError as exc:
         return _fail(str(exc), 2)
-    except FileNotFoundError as exc:
-        return _fail(f"{exc.strerror}: {exc.filename}", 2)
+    except OSError as exc:  # the input cannot be read, a folder cannot be made, …
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}", 2)
     except TerseError as exc:
         return _fail(f"stopped: {type(exc).__name__}: {exc}", 1)
     return 0 if report.ok else 1

@@ -334,7 +334,7 @@ class Client(_Base):
                     if isinstance(item, _Result):
                         return _aux_outcome(item.value, None)
                     if isinstance(item, BaseException):
-                        mapped = _map_error(item)
+                        mapped = _map_error(item, self._secrets)
                         if mapped is None:
                             raise item
                         return _aux_outcome(None, mapped)
@@ -407,7 +407,7 @@ class Client(_Base):
             except Exception as exc:
                 if retry_stale and not opened and _stale_connection(exc):
                     continue
-                mapped = _map_error(exc)
+                mapped = _map_error(exc, self._secrets)
                 if mapped is None:
                     raise
                 asm.fail(mapped)

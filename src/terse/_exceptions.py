@@ -22,13 +22,16 @@ answer)::
 
 Every error that concerns a model response keeps the evidence (``reasoning``,
 ``text``, ``raw``), so nothing is lost when a row of a batch job fails. No error
-ever holds or prints an API key: server bodies are truncated and scrubbed.
+ever shows an API key: server text is scrubbed as it enters (`terse._secrets`), and every
+error's ``str``, ``repr`` and pickle is scrubbed again on the way out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from ._secrets import scrub, scrub_value
 
 if TYPE_CHECKING:
     from ._results import Attempt
@@ -54,10 +57,21 @@ __all__ = [
 _BODY_LIMIT = 2000
 
 
+_SCRUB_MARGIN = 1024  # scrubbed past the cut, so a key straddling it leaves no prefix
+
+
 def _truncate(text: str, limit: int = _BODY_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + f"… [{len(text) - limit} more chars]"
+
+
+def _clean(text: str, limit: int = _BODY_LIMIT) -> str:
+    """``text`` scrubbed of secrets, then truncated (only the part kept is scrubbed)."""
+    head = scrub(text[: limit + _SCRUB_MARGIN])
+    if len(head) <= limit:
+        return head
+    return head[:limit] + f"… [{len(text) - limit} more chars]"
 
 
 class TerseError(Exception):
@@ -69,9 +83,32 @@ class TerseError(Exception):
 
     attempts: Sequence[Attempt] = ()
 
+    def __str__(self) -> str:
+        return scrub(super().__str__())
+
+    def __repr__(self) -> str:
+        return scrub(super().__repr__())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (to another process, a Ray driver, a cache) without any secret, and
+        # rebuilt without calling __init__, so every subclass round-trips whole.
+        state = {k: scrub_value(v) for k, v in self.__dict__.items()}
+        return (_rebuild, (type(self), scrub_value(self.args), state))
+
+
+def _rebuild(cls: type[TerseError], args: tuple[Any, ...], state: dict[str, Any]) -> TerseError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 class UsageError(TerseError, ValueError):
     """terse was called wrongly: an unknown option, a bad budget, a type it cannot build."""
+
+
+class WrongType(UsageError, TypeError):
+    """A `UsageError` for an argument of the wrong type (also a `TypeError`, as Python's own)."""
 
 
 class TransportError(TerseError):
@@ -87,9 +124,9 @@ class ServerError(TransportError):
 
     def __init__(self, status: int, message: str, body: str = "") -> None:
         self.status = status
-        self.message = message
-        self.body = _truncate(body)
-        super().__init__(f"server returned HTTP {status}: {message}")
+        self.message = _clean(message)
+        self.body = _clean(body)
+        super().__init__(f"server returned HTTP {status}: {self.message}")
 
     @property
     def retryable(self) -> bool:
@@ -115,7 +152,7 @@ class ProtocolError(TransportError):
     """The response was not what an OpenAI-compatible server sends (bad JSON, bad SSE)."""
 
     def __init__(self, message: str, body: str = "") -> None:
-        self.body = _truncate(body)
+        self.body = _clean(body)
         super().__init__(message)
 
 

@@ -28,7 +28,7 @@ import jiter
 from pydantic import TypeAdapter, ValidationError
 
 from . import _prose
-from ._exceptions import ExtractionError
+from ._exceptions import ExtractionError, UsageError, WrongType
 from ._jsonscan import Candidate, repair, scan
 from ._split import Split, split
 from ._targets import Target, brief, target_for
@@ -188,7 +188,7 @@ def _as_split(text: str | Split) -> Split:
         return text
     if isinstance(text, str):
         return split(text)
-    raise TypeError(f"expected a str or a terse.Split, not {type(text).__name__}")
+    raise WrongType(f"expected a str or a terse.Split, not {type(text).__name__}")
 
 
 def _no_answer(sp: Split) -> str:
@@ -302,5 +302,26 @@ def extract_choice(
         >>> extract_choice("It is (A) or (B).") is None
         True
     """
+    _check_options(options)
     sp = _as_split(text)
     return _prose.stated_choice(sp.answer, options) if sp.closed else None
+
+
+def _check_options(options: object) -> None:
+    """`extract_choice`'s options: letters as a str, a sequence, or a mapping to their text."""
+    if isinstance(options, Mapping):
+        letters: list[object] = list(options.keys())
+        texts: list[object] = list(options.values())
+    elif isinstance(options, (str, Sequence)):
+        letters, texts = list(options), []
+    else:
+        raise WrongType(
+            "extract_choice() options must be letters (a str such as 'ABCD' or a sequence), "
+            f"or a mapping of letter to option text, not {type(options).__name__}"
+        )
+    for letter in letters:
+        if not isinstance(letter, str) or len(letter) != 1 or letter.isspace():
+            raise UsageError(f"extract_choice() options must be single letters, not {letter!r}")
+    for text in texts:
+        if not isinstance(text, str):
+            raise WrongType(f"extract_choice() option texts must be str, not {text!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
 
+from ._secrets import scrub
+
 __all__ = [
     "Answer",
     "AnswerDelta",
@@ -138,7 +140,7 @@ class Attempt:
     endpoint: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the error as its type name and message)."""
+        """A JSON-ready dict (the error as its type name and message, scrubbed of secrets)."""
         return {
             "number": self.number,
             "purpose": self.purpose,
@@ -146,7 +148,9 @@ class Attempt:
             "usage": self.usage.to_dict(),
             "latency": round(self.latency, 6),
             "finish_reason": self.finish_reason,
-            "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+            "error": None
+            if self.error is None
+            else scrub(f"{type(self.error).__name__}: {self.error}"),
             "endpoint": self.endpoint,
         }
 

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ._exceptions import UsageError
+from ._exceptions import UsageError, WrongType
 from ._formats import ThinkFormat, resolve_formats
 
 __all__ = ["Delta", "Split", "Splitter", "split", "strip"]
@@ -235,9 +235,9 @@ class Splitter:
                 # Inside the reasoning, nothing held back, and no delimiter can start here.
                 return _cached_reasoning(chunk) or _reasoning_delta(chunk)
         except TypeError:
-            raise TypeError(f"Splitter.feed() takes str, not {type(chunk).__name__}") from None
+            raise WrongType(f"Splitter.feed() takes str, not {type(chunk).__name__}") from None
         if not isinstance(chunk, str):
-            raise TypeError(f"Splitter.feed() takes str, not {type(chunk).__name__}")
+            raise WrongType(f"Splitter.feed() takes str, not {type(chunk).__name__}")
         if self._state == _ANSWER:
             if self._ws:
                 chunk = self._ws + chunk
@@ -443,7 +443,7 @@ def split(
         False
     """
     if not isinstance(text, str):
-        raise TypeError(f"split() takes str, not {type(text).__name__}")
+        raise WrongType(f"split() and strip() take str, not {type(text).__name__}")
     s = Splitter(thinking_open=thinking_open, formats=formats)
     first = s._run(text, final=True)
     s._state = _DONE

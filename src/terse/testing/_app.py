@@ -47,7 +47,7 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
         return None
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to decode
         return None
     return body if isinstance(body, dict) else None
 
@@ -89,6 +89,10 @@ class App:
         """Record ``req`` and answer it."""
         rec = Recorded(req.method, req.path, req.query, req.headers, _parse(req.body), req.body)
         self.state.record(rec)
+        if req.error is not None:  # malformed HTTP: a 400 naming the fault, then hang up
+            rec.status = 400
+            conn.respond(400, req.error.encode(), "text/plain", keep_alive=False)
+            return
         name = self.dialect.endpoints.get((req.method, req.path))
         if name is None:
             body, content_type = not_found_body(self.dialect, req.method, req.path)

@@ -11,6 +11,7 @@ so a generation loop that checks `closed` before each token stops within one tok
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -19,6 +20,7 @@ __all__ = ["Connection", "Request"]
 
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 64 * 1024 * 1024
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Request:
     headers: dict[str, str]
     body: bytes
     keep_alive: bool
+    error: str | None = None
+    """Why the request is malformed (answered 400 and closed), or None for a good one."""
 
 
 class BadRequest(Exception):
@@ -112,15 +116,19 @@ class Connection(asyncio.Protocol):
     async def _chunked_body(self) -> bytes:
         parts = bytearray()
         while True:
-            size = int((await self._take_until(b"\r\n", 1024)).split(b";")[0], 16)
+            line = (await self._take_until(b"\r\n", 1024)).split(b";")[0].strip()
+            if not _HEX.fullmatch(line):  # int(…, 16) would also take "-5", "0x5", "1_0"
+                raise BadRequest(f"bad chunk size {line[:40]!r}")
+            size = int(line, 16)
             if size == 0:
                 while await self._take_until(b"\r\n", _MAX_HEAD):
                     pass  # trailers
                 return bytes(parts)
-            parts += await self._take(size)
-            await self._take(2)
-            if len(parts) > _MAX_BODY:
+            if len(parts) + size > _MAX_BODY:  # refused before a byte of it is buffered
                 raise BadRequest("request body too large")
+            parts += await self._take(size)
+            if await self._take(2) != b"\r\n":
+                raise BadRequest("a chunk does not end with CRLF")
 
     async def _read_request(self) -> Request:
         head = (await self._take_until(b"\r\n\r\n", _MAX_HEAD)).decode("latin-1")
@@ -137,31 +145,35 @@ class Connection(asyncio.Protocol):
             name = name.strip().lower()
             value = value.strip()
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        path, _, query = target.partition("?")
+        try:
+            body = await self._body(headers)
+        except BadRequest as e:  # the head is good: the request is answered and recorded
+            return Request(method.upper(), path, query, headers, b"", False, error=str(e))
+        conn = headers.get("connection", "").lower()
+        keep = "close" not in conn if version == "HTTP/1.1" else "keep-alive" in conn
+        return Request(method.upper(), path, query, headers, body, keep)
+
+    async def _body(self, headers: dict[str, str]) -> bytes:
         if headers.get("expect", "").lower() == "100-continue":
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = await self._chunked_body()
-        else:
-            try:
-                length = int(headers.get("content-length", "0"))
-            except ValueError:
-                raise BadRequest("bad content-length") from None
-            if not 0 <= length <= _MAX_BODY:
-                raise BadRequest("bad content-length")
-            body = await self._take(length)
-        conn = headers.get("connection", "").lower()
-        keep = "close" not in conn if version == "HTTP/1.1" else "keep-alive" in conn
-        path, _, query = target.partition("?")
-        return Request(method.upper(), path, query, headers, body, keep)
+            return await self._chunked_body()
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            raise BadRequest("bad content-length") from None
+        if not 0 <= length <= _MAX_BODY:
+            raise BadRequest("bad content-length")
+        return await self._take(length)
 
     async def _serve(self) -> None:
         try:
             while not self.closed:
                 try:
                     request = await self._read_request()
-                except BadRequest as e:
-                    self.respond(400, str(e).encode(), "text/plain", keep_alive=False)
-                    break
+                except BadRequest as e:  # not even a head: answered and recorded as such
+                    request = Request("", "", "", {}, b"", False, error=str(e))
                 self.keep_alive = request.keep_alive
                 await self._handler(self, request)
                 if not request.keep_alive:
