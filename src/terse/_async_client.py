@@ -13,10 +13,18 @@ from typing import Any, overload
 import openai
 
 from ._assemble import Outcome
-from ._base import UNSET, T, _aux_outcome, _Base, _map_error, _stale_connection
+from ._base import (
+    UNSET,
+    T,
+    _aux_outcome,
+    _Base,
+    _map_error,
+    _stale_connection,
+    _too_large,
+)
 from ._budget import Budget
 from ._clock import IDLE_TIMEOUT, Expired, Watch, expiry_error, wake_time
-from ._exceptions import ResponseTooLarge, UsageError
+from ._exceptions import UsageError
 from ._flow import Call, Settings, Sleep, probe_flow
 from ._results import (
     Answer,
@@ -391,20 +399,3 @@ class AsyncClient(_Base):
             asm.check_time()  # sets the cut: the flow concludes from here
         else:
             asm.fail(expiry_error(why, self._idle_timeout))
-
-
-def _too_large(body: list[bytes], cap: int) -> ResponseTooLarge:
-    first, n = [], 0
-    for piece in body:  # the start of the body only: joining all of it would double it
-        first.append(piece)
-        n += len(piece)
-        if n >= 2000:
-            break
-    body.clear()
-    head = b"".join(first)[:2000].decode("utf-8", "replace")
-    return ResponseTooLarge(
-        f"the server's response body is larger than {cap} bytes (Limits.body)",
-        limit="body",
-        max=cap,
-        text=head,
-    )

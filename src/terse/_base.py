@@ -14,7 +14,7 @@ from ._assemble import Assembler, Outcome, server_error
 from ._budget import Budget, as_budget
 from ._clock import IDLE_TIMEOUT, install_hook
 from ._dialects import GENERIC, detect_from_url, dialect_named, family_for
-from ._exceptions import ConnectionFailed, TerseError, UsageError
+from ._exceptions import ConnectionFailed, ResponseTooLarge, TerseError, UsageError
 from ._flow import Call, Memo, Settings, ask_flow, probe_flow
 from ._results import (
     Attempt,
@@ -331,3 +331,20 @@ def _aux_outcome(text: str | None, error: TerseError | None) -> Outcome:
         except TerseError as exc:
             error = exc
     return Outcome("", "", True, None, Usage(), 0, error=error, body=body)
+
+
+def _too_large(body: list[bytes], cap: int) -> ResponseTooLarge:
+    first, n = [], 0
+    for piece in body:  # the start of the body only: joining all of it would double it
+        first.append(piece)
+        n += len(piece)
+        if n >= 2000:
+            break
+    body.clear()
+    head = b"".join(first)[:2000].decode("utf-8", "replace")
+    return ResponseTooLarge(
+        f"the server's response body is larger than {cap} bytes (Limits.body)",
+        limit="body",
+        max=cap,
+        text=head,
+    )
