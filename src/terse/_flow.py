@@ -124,6 +124,7 @@ class Memo:
     native_ok: bool = True
     info: ServerInfo | None = None
     thinking_open: bool | None = None
+    close_only_seen: bool = False  # the server wrote reasoning closed by a tag it never opened
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,8 @@ class _Run:
         out: Outcome = yield replace(op, timeout=timeout)
         if out.dialect_hint and self.memo.dialect in (None, GENERIC):
             self.memo.dialect = dialect_named(out.dialect_hint)
+        if out.close_only:
+            self.memo.close_only_seen = True
         if op.endpoint in ("get",):
             return out
         attempt = Attempt(

@@ -188,6 +188,7 @@ class Splitter:
 
     __slots__ = (
         "_buf",
+        "_close_only",
         "_closed",
         "_fast",
         "_format",
@@ -218,6 +219,7 @@ class Splitter:
         self._ws = ""
         self._format: ThinkFormat | None = None
         self._closed = True
+        self._close_only = False
         self._state = _PRE
         # The one character that can start a closing delimiter, while inside the reasoning
         # with nothing held back; "" (found in every string) turns the fast path off.
@@ -272,6 +274,15 @@ class Splitter:
     def pending(self) -> int:
         """How many characters are held back, not yet released (partial delimiters, whitespace)."""
         return len(self._buf) + len(self._ws) + sum(map(len, self._held))
+
+    @property
+    def close_only(self) -> bool:
+        """Whether reasoning was found without an opening delimiter before it.
+
+        True when a closing delimiter ended text that did not start with an opening one
+        (the chat template pre-filled it): the server writes close-only output.
+        """
+        return self._close_only
 
     @property
     def closed(self) -> bool:
@@ -371,6 +382,7 @@ class Splitter:
                 reasoning.append(buf[:i])
                 if self._format is None:
                     self._format = scan.owner[close]
+                    self._close_only = True
                 self._state = _GAP
                 return True, buf[i + len(close) :]
             reasoning.append(buf[:cand])
@@ -422,6 +434,7 @@ class Splitter:
         i += offset
         reasoning.append(full[:i])
         self._format = scan.owner[delim]
+        self._close_only = True
         self._state = _GAP
         return True, full[i + len(delim) :]
 
