@@ -53,7 +53,8 @@ class Extracted(Generic[T]):
         candidate: The text the value came from, as it appears in the output.
         kind: How it was found: ``"whole"`` (the whole answer), ``"fence"`` (a fenced block),
             ``"json"`` (a JSON value in prose), ``"scalar"`` (a value stated in prose),
-            ``"boxed"`` (a ``\\boxed{}``).
+            ``"boxed"`` (a ``\\boxed{}``), ``"field"`` (the one field of a JSON object,
+            ``{"label": "neutral"}``, for a scalar target).
         repairs: Repairs applied to the candidate (``"trailing_commas"``, ``"partial"``, …).
     """
 
@@ -127,6 +128,51 @@ def _tries(text: str, candidates: Sequence[Candidate]) -> list[tuple[str, str, s
     return out
 
 
+_VALUE_KEYS = frozenset(
+    "answer label labels sentiment category class classification prediction result verdict "
+    "choice output value rating tone".split()
+)
+
+
+def _field(target: Target, candidates: Sequence[Candidate], errors: list[str]) -> _Hit | None:
+    """A scalar answer written as a JSON object: ``{"label": "neutral"}``.
+
+    The object must have one field, or exactly one field with a name such as ``label``,
+    ``answer`` or ``sentiment``; its value is read as the answer itself would be.
+    """
+    for c in reversed(candidates):
+        fixed = repair(c.text)
+        if fixed.status != "complete":
+            continue
+        try:
+            data = jiter.from_json(fixed.text.encode())
+        except ValueError:
+            continue
+        if not isinstance(data, dict) or not data:
+            continue
+        keys = list(data) if len(data) == 1 else [k for k in data if k.lower() in _VALUE_KEYS]
+        if len(keys) != 1:
+            continue
+        value = data[keys[0]]
+        if isinstance(value, str):
+            for read in target.readers:
+                got = read(value)
+                if not isinstance(got, _prose.Missing):
+                    try:
+                        return _Hit(target.adapter.validate_python(got[0]), c.text, "field", ())
+                    except ValidationError:
+                        continue
+        elif isinstance(value, (int, float)):
+            try:
+                got_value = target.adapter.validate_python(value)
+            except ValidationError as e:
+                errors.append(f"field {keys[0]!r}: {brief(e)}")
+                continue
+            if isinstance(value, bool) == isinstance(got_value, bool):  # no True -> 1
+                return _Hit(got_value, c.text, "field", ())
+    return None
+
+
 def _search(answer: str, target: Target, partial: bool) -> _Hit:
     """Find the value in one text (the answer, or the reasoning when salvaging)."""
     text = answer.strip()
@@ -155,6 +201,10 @@ def _search(answer: str, target: Target, partial: bool) -> _Hit:
             return _Hit(result[0], t, kind, result[1])
         errors.append(f"{label}: {result}")
     errors.reverse()
+    if target.readers:
+        field = _field(target, found.candidates, errors)
+        if field is not None:
+            return field
     for read in target.readers:
         got = read(text)
         if isinstance(got, _prose.Missing):
