@@ -60,8 +60,9 @@ def collect(events: list[terse.StreamEvent]) -> terse.Answer[Any]:
     assert isinstance(final, terse.Final)
     pieces = "".join(e.text for e in events if isinstance(e, terse.AnswerDelta))
     assert pieces.strip() == final.answer.text
-    for tag in ("<think>", "</think>"):
-        assert tag not in pieces
+    if "```" not in pieces:  # a tag shown inside a code fence is content
+        for tag in ("<think>", "</think>", "<|return|>", "<|end|>"):
+            assert tag not in pieces
     return final.answer
 
 
@@ -129,5 +130,48 @@ def test_a_cut_plain_answer_on_a_server_with_tagged_reasoning_stays_answer_trunc
             assert ask().text == "Paris"
             with pytest.raises(terse.AnswerTruncated):
                 ask(max_tokens=12, max_retries=0)
+
+        with_client(mode, srv, body)
+
+
+# --- item: model-written think tags and harmony terminators never reach the answer ------------
+
+LEAKS = [
+    # (dialect, answer as the model writes it): vllm/llamacpp put the reasoning in a field
+    # (llama.cpp --reasoning-format deepseek), "inline" leaves it in content (format none).
+    ("vllm", "</think>\n\nParis is the capital."),
+    ("llamacpp", "</think>Paris is the capital."),
+    ("llamacpp", "Paris is the capital.\n</think>"),
+    ("deepseek", "Paris is the capital.</think>"),
+    ("inline", "</think>\n\nParis is the capital."),
+    ("inline", "Paris is the capital.\n\n</think>\n"),
+    ("inline-close-only", "</think>\nParis is the capital."),
+    ("inline-harmony", "Paris is the capital.<|return|>"),
+    ("inline-harmony", "Paris is the capital.<|end|>"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("dialect", "written"), LEAKS)
+def test_a_leaked_tag_never_reaches_text_or_deltas(mode: str, dialect: str, written: str) -> None:
+    with FakeServer(dialect=dialect) as srv:
+        srv.push(Reply(reasoning="France: Paris.", answer=written, chunk=2))
+
+        def body(ask: Asker) -> None:
+            answer = ask()
+            assert answer.text == "Paris is the capital."
+            assert answer.reasoning.strip() == "France: Paris."
+
+        with_client(mode, srv, body)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async-stream"])
+def test_a_tag_inside_a_code_fence_is_content(mode: str) -> None:
+    written = "Close the block like this:\n```\n</think>\n```"
+    with FakeServer(dialect="vllm") as srv:
+        srv.push(Reply(reasoning="Show the tag.", answer=written))
+
+        def body(ask: Asker) -> None:
+            assert ask().text == written
 
         with_client(mode, srv, body)
