@@ -494,3 +494,83 @@ def test_a_megabyte_of_one_character_is_rejected_well_under_a_second(
     with pytest.raises(ExtractionError):
         extract(text, target, partial=True)
     assert time.perf_counter() - t0 < 1.0
+
+
+# --- examples, templates and ambiguity -----------------------------------------------------
+
+REAL_THEN_EXAMPLE = (
+    "<think>The user wants the record as JSON.</think>\n"
+    "Here is the extracted record:\n"
+    '```json\n{"city": "Paris", "population": 2102650}\n```\n\n'
+    "Example of the format:\n"
+    '```json\n{"city": "string", "population": 0}\n```'
+)
+
+EXAMPLES = [
+    # (answer, the value wanted)
+    (REAL_THEN_EXAMPLE, {"city": "Paris", "population": 2102650}),
+    (
+        '{"city": "Paris", "population": 2102650}\n\nFor example: {"city": "Lyon", "population": 1}',
+        {"city": "Paris", "population": 2102650},
+    ),
+    (
+        'Answer: {"city": "Paris", "population": 2102650} (fields as in the schema, e.g. '
+        '{"city": "Rome", "population": 2})',
+        {"city": "Paris", "population": 2102650},
+    ),
+    (
+        'The schema is:\n```json\n{"city": "str", "population": 1}\n```\nResult:\n'
+        '```json\n{"city": "Paris", "population": 2102650}\n```',
+        {"city": "Paris", "population": 2102650},
+    ),
+    (
+        '```json\n{"city": "Paris", "population": 2102650}\n```\n**Template:**\n'
+        '```json\n{"city": "<name>", "population": 123}\n```',
+        {"city": "Paris", "population": 2102650},
+    ),
+    (  # asked for an example, the answer says it is one: that is the answer
+        'Here\'s an example city record:\n```json\n{"city": "Oslo", "population": 709037}\n```',
+        {"city": "Oslo", "population": 709037},
+    ),
+]
+
+
+class CityRow(TypedDict):
+    city: str
+    population: int
+
+
+@pytest.mark.parametrize(("answer", "value"), EXAMPLES)
+def test_candidates_introduced_as_examples_are_not_the_answer(answer: str, value: Any) -> None:
+    got = extract_details(answer, CityRow)
+    assert got.value == value
+    assert not got.ambiguous
+
+
+def test_an_answer_that_only_shows_the_format_has_no_value() -> None:
+    answer = (
+        "I could not find the population in the text. Example of the expected output:\n\n"
+        '```json\n{"city": "Paris", "population": 0}\n```'
+    )
+    with pytest.raises(ExtractionError, match="introduced as an example") as info:
+        extract(answer, CityRow)
+    assert any("Example of the expected output" in e for e in info.value.errors)
+
+
+def test_distinct_valid_values_are_reported_and_strict_refuses_them() -> None:
+    answer = 'First {"n": 1}, then {"n": 2}, then {"n": 2} again.'
+    got = extract_details(answer, N)
+    assert got.value == {"n": 2}
+    assert got.alternatives == ({"n": 1},)
+    assert got.ambiguous
+    with pytest.raises(ExtractionError, match=r"2 different valid values.*strict=True"):
+        extract(answer, N, strict=True)
+    same = extract_details('{"n": 2} — to repeat: {"n": 2}', N)
+    assert (same.value, same.alternatives) == ({"n": 2}, ())
+    assert extract('{"n": 2} — to repeat: {"n": 2}', N, strict=True) == {"n": 2}
+
+
+def test_examples_do_not_count_as_alternatives() -> None:
+    got = extract_details(REAL_THEN_EXAMPLE, CityRow)
+    assert got.alternatives == ()
+    assert extract(REAL_THEN_EXAMPLE, CityRow, strict=True)["city"] == "Paris"

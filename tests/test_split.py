@@ -12,6 +12,7 @@ from terse._formats import FORMATS, ThinkFormat
 from .conftest import load_corpus
 
 CORPUS = [r for r in load_corpus() if isinstance(r["raw"], str)]
+_HARMONY = "<|channel|>analysis<|message|>a<|end|><|start|>assistant<|channel|>final<|message|>"
 
 
 def feed_all(chunks: list[str], **kwargs: object) -> tuple[str, str, bool]:
@@ -75,6 +76,30 @@ CASES = [
     ("<think> a </think><answer> 46 </answer>", " a ", "<answer> 46 </answer>", True),
     # The answer keeps its own inner whitespace.
     ("<think>a</think>  x\n\n  y  ", "a", "x\n\n  y", True),
+    # gpt-oss harmony terminators where the answer ends are not answer (mid-answer: kept).
+    (_HARMONY + "b<|return|>", "a", "b", True),
+    (_HARMONY + "b<|end|>", "a", "b", True),
+    (_HARMONY + "b <|call|>\n", "a", "b", True),
+    (_HARMONY + "b<|end|><|return|>", "a", "b", True),
+    (_HARMONY + "b <|end|> c", "a", "b <|end|> c", True),
+    ("<|channel|>analysis<|message|>a<|end|>", "a<|end|>", "", False),
+    # A think tag the model writes in its answer: at its start, alone on a line, or at its
+    # end, it is dropped; inside a line or a code fence it stays.
+    ("<think>a</think>\n\n</think>\n\nParis", "a", "Paris", True),
+    ("<think>a</think></think>Paris", "a", "Paris", True),
+    ("<think>a</think>Paris\n</think>\nmore", "a", "Paris\nmore", True),
+    ("<think>a</think>Paris\n  <think>  \nmore", "a", "Paris\nmore", True),
+    ("<think>a</think>Paris</think>", "a", "Paris", True),
+    ("<think>a</think>Paris\n\n</think>", "a", "Paris", True),
+    ("<think>a</think>x\n```\n</think>\n```\ny", "a", "x\n```\n</think>\n```\ny", True),
+    (
+        "<think>a</think>x\n~~~~\n<think>\n~~~\n~~~~\n</think>\ny",
+        "a",
+        "x\n~~~~\n<think>\n~~~\n~~~~\ny",
+        True,
+    ),
+    ("<think>a</think>Close it with `</think>`.", "a", "Close it with `</think>`.", True),
+    ("<think>a</think>Paris</think> is it", "a", "Paris</think> is it", True),
 ]
 
 
@@ -112,6 +137,16 @@ def test_thinking_open_true_treats_start_as_reasoning() -> None:
 def test_thinking_open_false_never_looks_for_a_lone_close() -> None:
     assert as_tuple(split("a</think>b", thinking_open=False)) == ("", "a</think>b", True)
     assert as_tuple(split("<think>a</think>b", thinking_open=False)) == ("a", "b", True)
+
+
+@pytest.mark.parametrize("mode", [False, None])
+def test_a_stray_close_tag_on_the_native_path_is_not_answer(mode: bool | None) -> None:
+    # A server put the reasoning in reasoning_content; the content still holds a </think>.
+    for content in ["</think>\n\nParis", "</think>Paris", "Paris\n</think>", "Paris</think>"]:
+        want = ("", "Paris", True) if mode is False or content.startswith("</") else None
+        if want is not None:
+            assert as_tuple(split(content, thinking_open=mode)) == want
+            assert feed_all(list(content), thinking_open=mode) == want
 
 
 def test_explicit_formats_ignore_others() -> None:
@@ -180,10 +215,12 @@ def test_corpus_every_boundary_of_a_two_way_cut(row: dict[str, object]) -> None:
 
 # --- streaming equals whole text, for any chunking ------------------------------------------
 
-DELIMS = sorted({d for f in FORMATS for d in f.opens + f.closes})
+DELIMS = sorted({d for f in FORMATS for d in f.opens + f.closes + f.ends})
 pieces = st.one_of(
     st.sampled_from(DELIMS),
-    st.sampled_from(["<", "</", "<|", "[", "◁", "\n", " ", "  \n", "a", "analysis", "{", "}"]),
+    st.sampled_from(
+        ["<", "</", "<|", "[", "◁", "\n", " ", "  \n", "a", "analysis", "{", "}", "```\n", "~~~"]
+    ),
     st.text(max_size=12),
 )
 texts = st.lists(pieces, max_size=12).map("".join)
@@ -224,10 +261,18 @@ def test_any_chunking_of_corpus_equals_split(row: dict[str, str], data: st.DataO
 def test_reasoning_and_answer_come_from_the_text(text: str) -> None:
     s = split(text)
     assert s.answer == s.answer.strip()
-    assert s.answer in text
+    assert is_subsequence(s.answer, text)  # leaked tags and end tokens may be dropped
     assert s.reasoning in text
     if not s.closed:
         assert s.answer == ""
+    for end in ("<|return|>", "<|end|>", "<|call|>", "</think>", "<think>"):
+        assert not s.answer.endswith(end)
+        assert not s.answer.startswith("</think>")
+
+
+def is_subsequence(part: str, whole: str) -> bool:
+    it = iter(whole)
+    return all(ch in it for ch in part)
 
 
 # --- bounded memory ---------------------------------------------------------------------------

@@ -67,6 +67,7 @@ class Outcome:
     error: TerseError | None = None
     dialect_hint: str | None = None
     body: Any = None
+    close_only: bool = False
 
 
 def _dig(obj: Any, path: tuple[str, ...]) -> Any:
@@ -173,6 +174,9 @@ class Assembler:
         dialect: The server dialect (for usage paths and exact chunk counting).
         family: The model family, if known (leaked channel words).
         thinking_open: Passed to the content `Splitter` when no reasoning field is seen.
+        close_only_seen: This server has been seen writing close-only output (its template
+            pre-fills the opening tag). Text with no tag that the token limit cuts is then
+            reasoning (`ThinkingTruncated`), not a cut answer.
         answer_only: The request continues a reasoning that terse closed itself: every
             piece of text is answer, whichever field it arrives in.
         thinking_disabled: The request switched thinking off, so text that a reasoning
@@ -192,6 +196,7 @@ class Assembler:
         dialect: Dialect,
         family: ModelFamily | None = None,
         thinking_open: bool | None = None,
+        close_only_seen: bool = False,
         answer_only: bool = False,
         thinking_disabled: bool = False,
         limit: Limit | None = None,
@@ -203,6 +208,7 @@ class Assembler:
         self._dialect = dialect
         self._family = family
         self._thinking_open = thinking_open
+        self._close_only_seen = close_only_seen
         self._answer_only = answer_only
         self._disabled = thinking_disabled
         self._limit = limit
@@ -238,6 +244,7 @@ class Assembler:
         self._a_size = 0
         self._a_fixed = 0
         self._u_size = 0  # characters of undecided content held
+        self._thinking_cut = False  # undecided text cut by the token limit, filed as reasoning
         self.cut = False
         """True once the thinking budget was reached: stop reading and close the stream."""
 
@@ -425,7 +432,7 @@ class Assembler:
         self.flush()
         reasoning = "".join(self._reasoning)
         text = "".join(self._answer).strip()
-        closed = self._splitter.closed if self._splitter is not None else True
+        closed = self._splitter.closed if self._splitter is not None else not self._thinking_cut
         if self._saw_reasoning_field and not text and self._finish == "length":
             closed = False
         if self._disabled and not text and reasoning.strip() and self._finish in ("stop", None):
@@ -442,7 +449,13 @@ class Assembler:
         )
         error = self._error
         if error is None and not self.cut:
-            error = _classify(text, reasoning, closed, self._finish, self._answer_only)
+            untagged = (
+                self._splitter is not None
+                and self._splitter.format is None
+                and not self._saw_reasoning_field
+                and self._thinking_open is None
+            )
+            error = _classify(text, reasoning, closed, self._finish, self._answer_only, untagged)
         return Outcome(
             reasoning=reasoning,
             text=text,
@@ -453,6 +466,7 @@ class Assembler:
             cut=self.cut,
             error=error,
             dialect_hint=self._hint,
+            close_only=self._splitter is not None and self._splitter.close_only,
         )
 
     # -- internals -------------------------------------------------------------------------
@@ -636,6 +650,17 @@ class Assembler:
         self._keep_answer(text)
         events.append(AnswerDelta(text))
 
+    def _cut_inside_opened_thinking(self) -> bool:
+        """Undecided text cut by the token limit, from a server known to open thinking."""
+        return (
+            self._finish == "length"
+            and self._close_only_seen
+            and not self._saw_reasoning_field
+            and not self._answer_only
+            and not self._disabled
+            and not self._prefilled_request
+        )
+
     def flush(self) -> list[ReasoningDelta | AnswerDelta]:
         """Release text held back at the end of the stream (idempotent)."""
         if self._flushed:
@@ -644,15 +669,17 @@ class Assembler:
         events: list[ReasoningDelta | AnswerDelta] = []
         if self._prefill is not None and self._head:
             self._take_content(self._prefilled("", final=True), events)
-        if self.cut and self._undecided:
-            # Cut at the budget while the text had no tag yet: it was thinking that the
-            # template opened; treat it as reasoning (it is concluded, never answered).
+        if (self.cut or self._cut_inside_opened_thinking()) and self._undecided:
+            # Cut at the budget (or by the token limit, on a server seen writing close-only
+            # output) while the text had no tag yet: it was thinking that the template
+            # opened; treat it as reasoning (it is concluded or reported, never answered).
             text = "".join(self._undecided)
             for chunk in self._undecided:
                 self._counter.feed(chunk)
             self._undecided = []
             self._u_size = 0
             self._splitter = None
+            self._thinking_cut = not self.cut
             self._reasoning.append(text)
             events.append(ReasoningDelta(text))
             return events
@@ -699,7 +726,12 @@ def _drop_leaked(text: str, prefixes: tuple[str, ...]) -> str:
 
 
 def _classify(
-    text: str, reasoning: str, closed: bool, finish: str | None, answer_only: bool
+    text: str,
+    reasoning: str,
+    closed: bool,
+    finish: str | None,
+    answer_only: bool,
+    untagged: bool = False,
 ) -> TerseError | None:
     if not closed and not answer_only:
         if finish == "length":
@@ -714,8 +746,14 @@ def _classify(
                 reasoning=reasoning,
                 finish_reason=finish,
             )
+        hint = (
+            " (if this text is reasoning that the chat template opened, without a think tag,"
+            " pass thinking_open=True)"
+            if untagged
+            else ""
+        )
         return AnswerTruncated(
-            "the answer was cut by the token limit (finish_reason=length); raise max_tokens",
+            "the answer was cut by the token limit (finish_reason=length); raise max_tokens" + hint,
             text=text,
             reasoning=reasoning,
             finish_reason=finish,

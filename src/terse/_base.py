@@ -277,6 +277,7 @@ class _Base:
             dialect=memo.dialect or GENERIC,
             family=settings.family if settings is not None else None,
             thinking_open=thinking_open,
+            close_only_seen=memo.close_only_seen,
             answer_only=call.answer_only,
             thinking_disabled=call.thinking_disabled,
             limit=call.limit,

@@ -20,8 +20,9 @@ the reasoning holds a valid value: reasoning models draft schema-valid JSON whil
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, Literal, TypeVar, overload
 
 import jiter
@@ -53,8 +54,13 @@ class Extracted(Generic[T]):
         candidate: The text the value came from, as it appears in the output.
         kind: How it was found: ``"whole"`` (the whole answer), ``"fence"`` (a fenced block),
             ``"json"`` (a JSON value in prose), ``"scalar"`` (a value stated in prose),
-            ``"boxed"`` (a ``\\boxed{}``).
+            ``"boxed"`` (a ``\\boxed{}``), ``"field"`` (the one field of a JSON object,
+            ``{"label": "neutral"}``, for a scalar target).
         repairs: Repairs applied to the candidate (``"trailing_commas"``, ``"partial"``, …).
+        alternatives: Other, different values that also validated in the same text, in
+            answer order (the value taken is the last valid candidate). Empty when the
+            answer holds one value; candidates introduced as examples or templates are
+            never counted. ``strict=True`` refuses such answers instead.
     """
 
     value: T
@@ -62,6 +68,12 @@ class Extracted(Generic[T]):
     candidate: str
     kind: str
     repairs: tuple[str, ...] = ()
+    alternatives: tuple[Any, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        """Whether the answer held other valid values besides the one taken."""
+        return bool(self.alternatives)
 
 
 # --- trying candidates ----------------------------------------------------------------------
@@ -77,6 +89,7 @@ class _Hit:
     candidate: str
     kind: str
     repairs: tuple[str, ...]
+    alternatives: tuple[Any, ...] = ()
 
 
 def _try(adapter: TypeAdapter[Any], text: str) -> tuple[Any, tuple[str, ...]] | str:
@@ -114,17 +127,119 @@ class _NotFound(Exception):
         self.errors = errors
 
 
-def _tries(text: str, candidates: Sequence[Candidate]) -> list[tuple[str, str, str]]:
-    """(label, kind, text) of everything to try, in answer order, the whole answer first."""
+# Lines (or the text before a value on its line) that introduce an example, a template or a
+# format rather than the answer: "Example of the format:", "For example:", "e.g.",
+# "Template:", "The schema is:". "Here's an example user profile:" is not one of them.
+_INTRO = re.compile(
+    r"(?ix)^(?:"
+    r"(?:here\s+is\s+|here'?s\s+|this\s+is\s+)?(?:an?\s+|another\s+|the\s+)?(?:example|sample)"
+    r"(?:\s+(?:of\s+(?:the\s+|a\s+|an\s+)?)?(?:[\w-]+\s+){0,2}?(?:format|output|response|answer|json|schema"
+    r"|structure|input|usage|object))?"
+    r"|(?:template|schema|format)"
+    r"|(?:the\s+)?(?:expected\s+|required\s+|output\s+|response\s+|json\s+|answer\s+)?"
+    r"(?:format|schema|template|structure)\s+(?:is|looks\s+like|would\s+be|should\s+be)"
+    r"(?:\s+(?:like\s+)?(?:this|as\s+follows))?"
+    r"|(?:for\s+example|for\s+instance|e\.g\.?)\b.{0,60}"
+    r"|.{0,120}\b(?:for\s+example|for\s+instance|e\.g\.|such\s+as)"
+    r")[\s:,.-]*$"
+)
+_INTRO_MARKUP = re.compile(r"[*_#>`]+")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def _intro(text: str, c: Candidate) -> str | None:
+    """The words that introduce candidate ``c`` as an example or template, or None."""
+    line_start = text.rfind("\n", 0, c.start) + 1
+    before = text[line_start : c.start]
+    if c.kind == "fence" or not before.strip():
+        # The previous non-blank line (for a fence: the line above its opening ```).
+        end = line_start - 1
+        while end > 0:
+            start = text.rfind("\n", 0, end) + 1
+            if text[start:end].strip():
+                before = text[start:end]
+                break
+            end = start - 1
+        else:
+            return None
+    words = _INTRO_MARKUP.sub("", before).strip()[-400:]
+    last = _SENTENCES.split(words)[-1]  # "No population given. Example of the output:"
+    for part in (last, words):
+        if part and len(part) <= 160 and _INTRO.match(part):
+            return part
+    return None
+
+
+def _tries(
+    text: str, candidates: Sequence[Candidate]
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(label, kind, text) of everything to try, in answer order, the whole answer first;
+    and why candidates introduced as examples were left out."""
     out = [] if any(c.text == text for c in candidates) else [("the whole answer", "whole", text)]
+    skipped: list[str] = []
     counts = {"fence": 0, "json": 0}
     for c in candidates:
         counts[c.kind] += 1
         name = "fenced block" if c.kind == "fence" else "JSON value"
         label = f"{name} #{counts[c.kind]}"
+        if (intro := _intro(text, c)) is not None:
+            skipped.append(f"{label}: introduced as an example ({intro!r}), not the answer")
+            continue
         out.append((label, "whole" if c.text == text else c.kind, c.text))
         out.extend((f"{label} (a value inside it)", c.kind, t) for t in c.inner)
-    return out
+    return out, skipped
+
+
+def _key(adapter: TypeAdapter[Any], value: Any) -> bytes:
+    try:
+        return adapter.dump_json(value)
+    except Exception:  # a value pydantic validated but cannot serialise: compare by repr
+        return repr(value).encode()
+
+
+_VALUE_KEYS = frozenset(
+    "answer label labels sentiment category class classification prediction result verdict "
+    "choice output value rating tone".split()
+)
+
+
+def _field(target: Target, candidates: Sequence[Candidate], errors: list[str]) -> _Hit | None:
+    """A scalar answer written as a JSON object: ``{"label": "neutral"}``.
+
+    The object must have one field, or exactly one field with a name such as ``label``,
+    ``answer`` or ``sentiment``; its value is read as the answer itself would be.
+    """
+    for c in reversed(candidates):
+        fixed = repair(c.text)
+        if fixed.status != "complete":
+            continue
+        try:
+            data = jiter.from_json(fixed.text.encode())
+        except ValueError:
+            continue
+        if not isinstance(data, dict) or not data:
+            continue
+        keys = list(data) if len(data) == 1 else [k for k in data if k.lower() in _VALUE_KEYS]
+        if len(keys) != 1:
+            continue
+        value = data[keys[0]]
+        if isinstance(value, str):
+            for read in target.readers:
+                got = read(value)
+                if not isinstance(got, _prose.Missing):
+                    try:
+                        return _Hit(target.adapter.validate_python(got[0]), c.text, "field", ())
+                    except ValidationError:
+                        continue
+        elif isinstance(value, (int, float)):
+            try:
+                got_value = target.adapter.validate_python(value)
+            except ValidationError as e:
+                errors.append(f"field {keys[0]!r}: {brief(e)}")
+                continue
+            if isinstance(value, bool) == isinstance(got_value, bool):  # no True -> 1
+                return _Hit(got_value, c.text, "field", ())
+    return None
 
 
 def _search(answer: str, target: Target, partial: bool) -> _Hit:
@@ -147,14 +262,30 @@ def _search(answer: str, target: Target, partial: bool) -> _Hit:
         if isinstance(hit, str):
             raise _NotFound(f"the cut JSON value does not validate: {hit}", [cut.text], [hit])
         return hit
-    tries = _tries(text, found.candidates)
+    tries, skipped = _tries(text, found.candidates)
     errors: list[str] = []
+    taken: _Hit | None = None
+    seen: dict[bytes, Any] = {}
     for label, kind, t in reversed(tries):
         result = _try(target.adapter, t)
-        if isinstance(result, tuple):
-            return _Hit(result[0], t, kind, result[1])
-        errors.append(f"{label}: {result}")
+        if isinstance(result, str):
+            if taken is None:
+                errors.append(f"{label}: {result}")
+        elif taken is None:
+            taken = _Hit(result[0], t, kind, result[1])
+            seen[_key(target.adapter, result[0])] = result[0]
+        else:  # an earlier valid candidate: the answer holds more than one value
+            seen.setdefault(_key(target.adapter, result[0]), result[0])
+    if taken is not None:
+        others = tuple(reversed(list(seen.values())[1:]))
+        return replace(taken, alternatives=others)
     errors.reverse()
+    errors.extend(skipped)
+    if target.readers:
+        kept = [c for c in found.candidates if _intro(text, c) is None]
+        field = _field(target, kept, errors)
+        if field is not None:
+            return field
     for read in target.readers:
         got = read(text)
         if isinstance(got, _prose.Missing):
@@ -199,16 +330,34 @@ def _no_answer(sp: Split) -> str:
 
 @overload
 def extract_details(
-    text: str | Split, target: type[T], *, salvage: bool = ..., partial: bool = ...
+    text: str | Split,
+    target: type[T],
+    *,
+    salvage: bool = ...,
+    partial: bool = ...,
+    strict: bool = ...,
 ) -> Extracted[T]: ...
 @overload
 def extract_details(
-    text: str | Split, target: Any, *, salvage: bool = ..., partial: bool = ...
+    text: str | Split,
+    target: Any,
+    *,
+    salvage: bool = ...,
+    partial: bool = ...,
+    strict: bool = ...,
 ) -> Extracted[Any]: ...
 def extract_details(
-    text: str | Split, target: Any, *, salvage: bool = False, partial: bool = False
+    text: str | Split,
+    target: Any,
+    *,
+    salvage: bool = False,
+    partial: bool = False,
+    strict: bool = False,
 ) -> Extracted[Any]:
     """Like `extract`, but also say where the value came from and how it was repaired.
+
+    ``Extracted.alternatives`` lists the other different values that validated in the
+    answer; with ``strict=True`` such an answer is an `ExtractionError` instead.
 
     Example:
         >>> d = extract_details('<think>{"n": 1}</think>Final:\\n```json\\n{"n": 2,}\\n```', dict)
@@ -246,25 +395,65 @@ def extract_details(
             target=tgt.description,
             reasoning=sp.reasoning,
         ) from None
-    return Extracted(hit.value, source, hit.candidate, hit.kind, hit.repairs)
+    if strict and hit.alternatives:
+        shown = "; ".join(_short(repr(v)) for v in (*hit.alternatives[-3:], hit.value))
+        raise ExtractionError(
+            f"the answer holds {len(hit.alternatives) + 1} different valid values ({shown});"
+            " strict=True refuses to choose",
+            text=sp.answer,
+            candidates=[hit.candidate],
+            errors=[f"other valid values: {shown}"],
+            target=tgt.description,
+            reasoning=sp.reasoning,
+        )
+    return Extracted(hit.value, source, hit.candidate, hit.kind, hit.repairs, hit.alternatives)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @overload
 def extract(
-    text: str | Split, target: type[T], *, salvage: bool = ..., partial: bool = ...
+    text: str | Split,
+    target: type[T],
+    *,
+    salvage: bool = ...,
+    partial: bool = ...,
+    strict: bool = ...,
 ) -> T: ...
 @overload
-def extract(text: str | Split, target: Any, *, salvage: bool = ..., partial: bool = ...) -> Any: ...
-def extract(text: str | Split, target: Any, *, salvage: bool = False, partial: bool = False) -> Any:
+def extract(
+    text: str | Split,
+    target: Any,
+    *,
+    salvage: bool = ...,
+    partial: bool = ...,
+    strict: bool = ...,
+) -> Any: ...
+def extract(
+    text: str | Split,
+    target: Any,
+    *,
+    salvage: bool = False,
+    partial: bool = False,
+    strict: bool = False,
+) -> Any:
     """Return the value of type ``target`` that the model's final answer gives.
 
     ``text`` is a whole model output (split into reasoning and answer first) or a `Split`.
     ``target`` is a pydantic model, dataclass, TypedDict, or anything pydantic's
     ``TypeAdapter`` accepts (``int``, ``bool``, ``Literal[...]``, ``list[...]``, unions…).
 
+    Candidates the answer introduces as examples or templates ("Example of the format:",
+    "For example", "e.g.", "Template:", "The schema is:") are not the answer. Of the rest,
+    the last valid one wins; ``strict=True`` raises instead when the answer holds several
+    different valid values.
+
     Raises:
         ExtractionError: the output has no answer, or nothing in it validates as
-            ``target``; it carries every candidate tried and why each failed.
+            ``target`` (or, with ``strict=True``, several different values do); it
+            carries every candidate tried and why each failed.
 
     Example:
         >>> out = '<think>Maybe {"city": "Lyon"}?</think>It is:\\n```json\\n{"city": "Paris"}\\n```'
@@ -273,7 +462,7 @@ def extract(text: str | Split, target: Any, *, salvage: bool = False, partial: b
         >>> extract("<think>2+2</think>The answer is **4**.", int)
         4
     """
-    return extract_details(text, target, salvage=salvage, partial=partial).value
+    return extract_details(text, target, salvage=salvage, partial=partial, strict=strict).value
 
 
 def extract_boxed(text: str | Split) -> str | None:

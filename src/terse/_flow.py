@@ -127,6 +127,7 @@ class Memo:
     native_ok: bool = True
     info: ServerInfo | None = None
     thinking_open: bool | None = None
+    close_only_seen: bool = False  # the server wrote reasoning closed by a tag it never opened
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,8 @@ class _Run:
         out: Outcome = yield replace(op, timeout=timeout, deadline_at=self.deadline_at)
         if out.dialect_hint and self.memo.dialect in (None, GENERIC):
             self.memo.dialect = dialect_named(out.dialect_hint)
+        if out.close_only:
+            self.memo.close_only_seen = True
         if op.endpoint in ("get",):
             return out
         attempt = Attempt(

@@ -32,6 +32,8 @@ class ThinkFormat:
         stray_open: An opening tag followed by a space and one line of text that never
             closes is a stray tag, not thinking, and the line is the answer (Kimi K2 writes
             ``" <think> The temperature is 30°C."`` after tool results).
+        ends: Tokens that end a message in this format (gpt-oss harmony's ``<|return|>``,
+            ``<|end|>``, ``<|call|>``); dropped where they end the answer.
     """
 
     name: str
@@ -40,6 +42,7 @@ class ThinkFormat:
     close_only: bool = True
     word_delimiters: bool = False
     stray_open: bool = False
+    ends: tuple[str, ...] = ()
 
 
 _HARMONY_FINAL = "<|start|>assistant<|channel|>final<|message|>"
@@ -59,6 +62,7 @@ FORMATS: tuple[ThinkFormat, ...] = (
             "<|channel|>commentary",
         ),
         ("<|end|>" + _HARMONY_FINAL, _HARMONY_FINAL, "<|channel|>final<|message|>"),
+        ends=("<|return|>", "<|end|>", "<|call|>"),
     ),
     # Harmony whose special tokens were stripped by the provider: "analysis…assistantfinal…".
     ThinkFormat("harmony-stripped", ("analysis",), ("assistantfinal",), word_delimiters=True),

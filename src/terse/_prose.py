@@ -13,6 +13,9 @@ bold   ``**…**`` (for numbers: only when no other number follows on its line)
 first  a leading ``Yes,`` / ``No.`` / ``Ham.`` (yes/no and labels only)
 =====  ============================================================================
 
+Labels also read "Key: option" lines and, with no mark at all, an option *named* once in
+plain prose (`stated_label`).
+
 Every function returns a `Found` (the value and the text that stated it) or a `Missing`
 that says why nothing was taken; none of them guesses between candidates.
 """
@@ -249,18 +252,221 @@ def _stated_word(answer: str, labels: Mapping[str, str]) -> list[tuple[str, str,
     return hits
 
 
+# Labels (Literal / Enum options) named in free prose: "The sentiment is neutral.", "I'd
+# classify this as neutral.". An option is named as a whole phrase, case-insensitively, with
+# spaces, "_" and "-" between its words interchangeable; a hyphen or letter next to it makes it
+# part of another word ("non-toxic" does not name "toxic"). Options that are also everyday
+# words of no label meaning (yes/no, true/false, single letters, numbers) are only read where
+# the answer marks them.
+_UNNAMEABLE = frozenset({"yes", "no", "true", "false", "null", "none", "n/a", "na", "ok", "okay"})
+_SEPARATORS = re.compile(r"[\s_-]+")
+# Words that negate or doubt what follows them in a sentence. Only used to *refuse* a
+# reading (an error, never another answer), so a false alarm costs a re-ask, not a value.
+_NEGATION = re.compile(
+    r"(?i)(?<![\w'’])(?:not|no|never|neither|nor|cannot|without|hardly|barely|unlikely|doubt\w*"
+    r"|rather\s+than|instead\s+of|as\s+opposed\s+to|far\s+from|anything\s+but|lack\w*"
+    r"|\w+n[’']t|isnt|dont|doesnt|wasnt|arent|wont|cant)(?![\w'’])"
+)
+_NOT_NEGATION = re.compile(
+    r"(?i)\b(?:not\s+only|not\s+just|not\s+merely|no\s+doubt|without\s+(?:a\s+)?doubt"
+    r"|no\s+question)\b"
+)
+# Words that take back what was said before them: a mark followed by one of these and a
+# different option is a correction, not an explanation.
+_CORRECTION = re.compile(
+    r"(?i)\b(?:actually|wait|correction|on\s+second\s+thought|on\s+reflection|scratch\s+that"
+    r"|i\s+mean|rather|instead|changed?\s+my\s+(?:mind|answer)|revis\w+)\b"
+)
+_TURN = re.compile(r"(?i)\b(?:but|however|though|although|yet)\b")
+_SENTENCE_END = re.compile(r"[.!?;\n]")
+_KEYED = re.compile(
+    r"(?m)^[ \t>*_#-]*(?:\*\*|__)?([A-Za-z][A-Za-z \t/_-]{0,40}?)(?:\*\*|__)?[ \t]*[:=]"
+    r"[ \t]*(?=(\S[^\n]{0,160}))"
+)
+_NEAR = 300  # characters around a mention searched for negation, within its sentence
+_MAX_MENTIONS = 64
+
+
+def _norm(text: str) -> str:
+    return _SEPARATORS.sub(" ", clean(text).casefold()).strip()
+
+
+def _nameable(option: str) -> bool:
+    letters = sum(c.isalpha() for c in option)
+    return letters >= 2 and option not in _UNNAMEABLE
+
+
+@dataclass(frozen=True)
+class _Options:
+    table: dict[str, str]  # normalised option -> the caller's label
+    pattern: re.Pattern[str] | None  # nameable options as whole phrases, longest first
+
+
+def _options(labels: Iterable[str]) -> _Options:
+    table: dict[str, str] = {}
+    for label in labels:
+        table.setdefault(_norm(label), label)
+    table.pop("", None)
+    nameable = sorted((o for o in table if _nameable(o)), key=len, reverse=True)
+    pattern = None
+    if nameable:
+        alts = "|".join(r"[\s_-]+".join(map(re.escape, o.split(" "))) for o in nameable)
+        pattern = re.compile(rf"(?i)(?<![\w-])(?:{alts})(?![\w-])")
+    return _Options(table, pattern)
+
+
+def _sentence(answer: str, start: int, end: int) -> tuple[int, int]:
+    """Bounds of the sentence around ``answer[start:end]`` (at most `_NEAR` chars each way)."""
+    lo = max(0, start - _NEAR)
+    before = [m.end() for m in _SENTENCE_END.finditer(answer, lo, start)]
+    hi = min(len(answer), end + _NEAR)
+    after = _SENTENCE_END.search(answer, end, hi)
+    return (before[-1] if before else lo), (after.end() if after else hi)
+
+
+def _negated(answer: str, start: int, end: int, after: bool) -> str | None:
+    """The negating words near a mention: in its sentence before it (and after, if asked),
+    or opening the next sentence ("Positive? Not really.")."""
+    lo, hi = _sentence(answer, start, end)
+    before = answer[lo:start]
+    turns = list(_TURN.finditer(before))
+    if turns:  # "not great, but positive": the negation is on the other side of "but"
+        before = before[turns[-1].end() :]
+    parts = [before] + ([answer[end:hi]] if after else [])
+    following = answer[hi : hi + 40].lstrip(" \t\n*_\"'")
+    parts.append(following[: len(following) - len(following.lstrip(".!?"))] or following[:12])
+    for part in parts:
+        kept = _NOT_NEGATION.sub(" ", part)
+        if (m := _NEGATION.search(kept)) is not None:
+            return m.group()
+    return None
+
+
+def _marked_label(span: str, opts: _Options, whole: bool) -> str | None:
+    text = _norm(span)
+    if whole:
+        return opts.table.get(text)
+    for option in sorted(opts.table, key=len, reverse=True):
+        if text.startswith(option) and not text[len(option) : len(option) + 1].isalnum():
+            rest = text[len(option) :]
+            if opts.pattern is not None and opts.pattern.search(_SENTENCE_END.split(rest)[0]):
+                return None  # "Answer: spam or ham" marks no single option
+            return opts.table[option]
+    return None
+
+
+def _label_marks(answer: str, opts: _Options) -> list[tuple[str, str, int, str]]:
+    """(label, evidence, offset, mark) for every place the answer marks an option."""
+    marks: list[tuple[str, str, int, str]] = []
+    boxes = boxed_contents(answer)
+    if boxes and (label := _marked_label(boxes[-1], opts, whole=True)) is not None:
+        marks.append((label, boxes[-1], answer.rfind(boxes[-1]), "boxed"))
+    for m in list(_SAID.finditer(answer))[-_KEEP:]:
+        if (label := _marked_label(m.group(1), opts, whole=False)) is not None:
+            marks.append((label, m.group(), m.start(), "said"))
+    for m in list(_KEYED.finditer(answer))[-_KEEP:]:
+        value = m.group(2)
+        if _norm(m.group(1)) not in opts.table and (
+            (label := _marked_label(value, opts, whole=True)) is not None
+        ):
+            marks.append((label, m.group() + value, m.start(), "keyed"))
+    if "\n" in answer.strip():
+        line = _last_line(answer)
+        if (label := _marked_label(line, opts, whole=True)) is not None:
+            marks.append((label, line, len(answer.rstrip()) - len(line), "last"))
+    for m in _bolds(answer):
+        if (label := _marked_label(m.group(1) or m.group(2), opts, whole=True)) is not None:
+            marks.append((label, m.group(), m.start(), "bold"))
+    first = _FIRST.match(answer)
+    if first and (label := _marked_label(first.group(1), opts, whole=True)) is not None:
+        marks.append((label, first.group(), first.start(1), "first"))
+    marks.sort(key=lambda x: x[2])
+    return [m for m in marks if m[3] not in _IN_PROSE or _alone(answer, opts, m)]
+
+
+_IN_PROSE = frozenset({"said", "bold", "first"})
+
+
+def _alone(answer: str, opts: _Options, mark: tuple[str, str, int, str]) -> bool:
+    """Whether a mark inside a sentence is the only option that sentence names un-negated.
+
+    "Neutral, positive" lists two options; "Neutral — not positive or negative" marks one.
+    """
+    label, evidence, at, _ = mark
+    if opts.pattern is None:
+        return True
+    lo, hi = _sentence(answer, at, at + len(evidence))
+    for m in opts.pattern.finditer(answer, lo, hi):
+        other = opts.table[_norm(m.group())]
+        if other != label and _negated(answer, m.start(), m.end(), after=False) is None:
+            return False
+    return True
+
+
+def _mentions(answer: str, opts: _Options) -> list[tuple[str, int, int]]:
+    if opts.pattern is None:
+        return []
+    return [
+        (opts.table[_norm(m.group())], m.start(), m.end()) for m in opts.pattern.finditer(answer)
+    ]
+
+
 def stated_label(answer: str, labels: Iterable[str]) -> Found | Missing:
-    """The one label (case-insensitive) the answer states; Missing if none or several.
+    """The one option the answer states or names; Missing when none, several, or negated.
+
+    Read in two steps, and never a guess between options:
+
+    1. **Marked**: the whole answer, a ``\\boxed{}``, "Answer: …" / "the answer is …", a
+       "Key: option" line ("Label: neutral", "Sentiment: Negative."), the last line alone,
+       a bold option, a leading "Neutral." If marks exist they must all name the same
+       option, none may be negated ("not **positive**"), and no other option may follow
+       them after a correction ("Answer: positive. Actually, negative.").
+    2. **Named**: with no mark, the answer must name exactly one option, as a whole phrase
+       (the longest one: "very positive" is not also "positive"), with no negation or doubt
+       in its sentence ("The sentiment is neutral." yes; "It is not positive." no).
 
     Example:
         >>> stated_label("The message is an ad.\\n\\n**Answer: spam**", ["spam", "ham"]).value
         'spam'
+        >>> stated_label("I'd classify this as neutral.", ["positive", "neutral"]).value
+        'neutral'
+        >>> stated_label("Not positive, it's negative.", ["positive", "negative"]).reason
+        'the answer names several options (positive, negative) and marks none as the answer'
     """
-    table = {label.casefold(): label for label in labels}
-    hits = _stated_word(answer, table)
-    if not hits:
-        return Missing(f"none of {', '.join(list(table.values())[:8])} is stated as the answer")
-    return _one([h[0] for h in hits], [h[1] for h in hits], hits[-1][2])
+    opts = _options(labels)
+    shown = ", ".join(list(opts.table.values())[:8])
+    whole = opts.table.get(_norm(answer)) if len(answer) <= 200 else None
+    if whole is not None:
+        return Found(whole, answer, "whole")
+    marks = _label_marks(answer, opts)
+    if marks:
+        distinct = list(dict.fromkeys(m[0] for m in marks))
+        if len(distinct) > 1:
+            return Missing(f"the answer marks several options ({', '.join(distinct[:5])})")
+        label, evidence, _, mark = marks[-1]
+        for _, ev, pos, _ in marks:
+            if (word := _negated(answer, pos, pos + len(ev), after=False)) is not None:
+                return Missing(f"the answer marks {label} but negates or doubts it ({word!r})")
+        last = max(pos + len(ev) for _, ev, pos, _ in marks)
+        for other, start, _ in _mentions(answer, opts):
+            if other != label and start >= last and _CORRECTION.search(answer, last, start):
+                return Missing(f"the answer marks {label}, then corrects it to {other}")
+        return Found(label, evidence, mark)
+    mentions = _mentions(answer, opts)
+    if not mentions:
+        return Missing(f"none of {shown} is stated as the answer")
+    distinct = list(dict.fromkeys(m[0] for m in mentions))
+    if len(distinct) > 1:
+        names = ", ".join(distinct[:5])
+        return Missing(f"the answer names several options ({names}) and marks none as the answer")
+    if len(mentions) > _MAX_MENTIONS:
+        return Missing(f"the answer names {distinct[0]} {len(mentions)} times; too many to read")
+    label = distinct[0]
+    for _, start, end in mentions:
+        if (word := _negated(answer, start, end, after=True)) is not None:
+            return Missing(f"the answer names {label} but negates or doubts it ({word!r})")
+    lo, hi = _sentence(answer, mentions[-1][1], mentions[-1][2])
+    return Found(label, answer[lo:hi].strip(), "named")
 
 
 def stated_bool(answer: str) -> Found | Missing:

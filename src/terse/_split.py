@@ -15,20 +15,27 @@ The rules, in order:
    delimiter at all, means the whole text is the answer. Undecided text is held until
    it is resolved; pass ``thinking_open=True`` or ``False`` to stream it without waiting.
 3. Once the answer has begun, everything after it is answer: a ``<think>`` inside a code
-   block in the answer stays there. Whitespace between the reasoning and the answer, and
-   around the answer, is trimmed; nothing else in the answer is altered.
+   block or a line of the answer stays there. Whitespace between the reasoning and the
+   answer, and around the answer, is trimmed; beyond that, only rule 5 alters the answer.
 4. Reasoning that never closes (cut by ``max_tokens``) gives ``closed=False`` and an empty
    answer. One exception, for Kimi K2's stray tags: ``<think>`` followed by a space and a
    single line that never closes is not thinking; the line is the answer.
+5. Leaked tags and terminators are not answer: a think tag (any format's delimiter) where
+   the answer starts is dropped with the whitespace after it, one alone on a line outside a
+   code fence is dropped with its line, and think tags and message terminators (harmony's
+   ``<|return|>``, ``<|end|>``, ``<|call|>``) where the answer ends are dropped. A model
+   that writes ``</think>`` again after its reasoning (or a server whose reasoning parser
+   passes one through in ``content``) never shows it.
 
 Memory: the only text held back while thinking or answering is a possible partial
 delimiter (at most the longest delimiter minus one character) and a trailing run of
-whitespace; undecided text (rule 2) is held whole.
+whitespace and end tokens; undecided text (rule 2) is held whole.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -126,6 +133,64 @@ def _tail_candidate(buf: str, delims: tuple[str, ...], firsts: str, hold: int) -
     return n
 
 
+def _any_in(chars: str, text: str) -> bool:
+    # A plain loop: any() over a generator costs a frame per call on the per-chunk path.
+    for ch in chars:  # noqa: SIM110
+        if ch in text:
+            return True
+    return False
+
+
+def _end_run(buf: str, t: _Tables, partial: bool) -> int:
+    """Start of the run at the end of ``buf`` made of whitespace and end tokens.
+
+    With ``partial``, a last piece that may be the start of an end token belongs to the run.
+    """
+    i = len(buf)
+    lo = max(0, i - t.longest_end + 1)
+    if partial and i and _any_in(t.firsts, buf[lo:]):
+        starts = sorted(k for c in t.firsts for k in _positions(buf, c, lo))
+        for k in starts:
+            piece = buf[k:]
+            if any(e.startswith(piece) and e != piece for e in t.ends):
+                i = k
+                break
+    while True:
+        j = i
+        while j > 0 and buf[j - 1].isspace():
+            j -= 1
+        if j == 0 or buf[j - 1] not in t.lasts:
+            return j
+        end = next((e for e in t.ends if buf.endswith(e, 0, j)), None)
+        if end is None:
+            return j
+        i = j - len(end)
+
+
+def _positions(text: str, ch: str, start: int) -> list[int]:
+    out = []
+    while (k := text.find(ch, start)) != -1:
+        out.append(k)
+        start = k + 1
+    return out
+
+
+_FENCE_LINE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})([^\n]*)")
+
+
+def _fence_after(fence: str, line: str) -> str:
+    """The open code fence after ``line`` (CommonMark-style, as in `terse._jsonscan`)."""
+    m = _FENCE_LINE.match(line)
+    if m is None:
+        return fence
+    marks, info = m.group(1), m.group(2)
+    if not fence:
+        return fence if marks[0] in info else marks
+    if marks[0] == fence[0] and len(marks) >= len(fence) and not info.strip():
+        return ""
+    return fence
+
+
 class _Scan:
     """A set of delimiters with the helpers needed to search a buffer for them."""
 
@@ -144,7 +209,21 @@ class _Scan:
 class _Tables:
     """Everything a `Splitter` derives from its formats, built once per set of formats."""
 
-    __slots__ = ("all_closes", "close_scans", "open_scan", "opens", "undecided")
+    __slots__ = (
+        "all_closes",
+        "close_scans",
+        "ends",
+        "firsts",
+        "lasts",
+        "line_head",
+        "line_scan",
+        "longest_end",
+        "open_scan",
+        "opens",
+        "tag_set",
+        "tags",
+        "undecided",
+    )
 
     def __init__(self, fmts: tuple[ThinkFormat, ...]) -> None:
         self.opens = tuple(
@@ -157,6 +236,20 @@ class _Tables:
             + [(o, f) for f in fmts if not f.word_delimiters for o in f.opens]
         )
         self.open_scan = frozenset(o for f in fmts if not f.word_delimiters for o in f.opens)
+        # Tokens cleaned out of the answer (see `Splitter._answer_text`): think tags, and
+        # what may end it (tags and message terminators), longest first.
+        tags = {d for f in fmts if not f.word_delimiters for d in (*f.opens, *f.closes)}
+        self.tags = tuple(sorted(tags, key=len, reverse=True))
+        ends = tags | {e for f in fmts for e in f.ends}
+        self.ends = tuple(sorted(ends, key=len, reverse=True))
+        self.firsts = "".join(sorted({t[0] for t in self.ends}))
+        self.lasts = "".join(sorted({t[-1] for t in self.ends}))
+        starts = "".join(re.escape(c) for c in sorted({t[0] for t in tags}))
+        line_head = r"[ \t]*(?:`{3}|~{3}" + (f"|[{starts}]" if starts else "") + ")"
+        self.line_head = re.compile(line_head)
+        self.line_scan = re.compile("\n" + line_head)  # "\n" first: a fast literal scan
+        self.tag_set = frozenset(tags)
+        self.longest_end = max((len(e) for e in self.ends), default=0)
 
 
 @functools.lru_cache(maxsize=64)
@@ -187,10 +280,15 @@ class Splitter:
     """
 
     __slots__ = (
+        "_began",
+        "_bol",
         "_buf",
+        "_close_only",
         "_closed",
         "_fast",
+        "_fence",
         "_format",
+        "_head",
         "_held",
         "_scan",
         "_state",
@@ -215,9 +313,14 @@ class Splitter:
         self._held: list[str] = []
         self._tail = ""
         self._buf = ""
-        self._ws = ""
+        self._ws = ""  # answer text held back: trailing whitespace, a possible end token
+        self._began = False  # the answer has begun (past any tag it opens with)
+        self._bol = True  # the held answer text starts at the beginning of a line
+        self._fence = ""  # the open code fence in the answer (``` or ~~~), if any
+        self._head = ""  # the start of the current answer line, to recognise fences
         self._format: ThinkFormat | None = None
         self._closed = True
+        self._close_only = False
         self._state = _PRE
         # The one character that can start a closing delimiter, while inside the reasoning
         # with nothing held back; "" (found in every string) turns the fast path off.
@@ -239,13 +342,18 @@ class Splitter:
         if not isinstance(chunk, str):
             raise WrongType(f"Splitter.feed() takes str, not {type(chunk).__name__}")
         if self._state == _ANSWER:
-            if self._ws:
-                chunk = self._ws + chunk
+            buf = self._ws + chunk if self._ws else chunk
+            if self._bol or "\n" in buf or not self._began or _any_in(self._tables.firsts, buf):
+                chunk = self._answer_text(chunk, final=False)
+            else:  # mid-line, nothing that could start a tag: only trailing space is held
                 self._ws = ""
-            if chunk[-1:].isspace():
-                kept = chunk.rstrip()
-                self._ws = chunk[len(kept) :]
-                chunk = kept
+                chunk = buf
+                if chunk[-1:].isspace():
+                    kept = chunk.rstrip()
+                    self._ws = chunk[len(kept) :]
+                    chunk = kept
+                if len(self._head) < 64:  # a fence is recognised from its line's start
+                    self._head = (self._head + chunk)[:64]
             return _new_delta(Delta, ("", chunk)) if chunk else _EMPTY
         if self._state == _DONE:
             raise UsageError("Splitter.feed() called after finish()")
@@ -274,6 +382,15 @@ class Splitter:
         return len(self._buf) + len(self._ws) + sum(map(len, self._held))
 
     @property
+    def close_only(self) -> bool:
+        """Whether reasoning was found without an opening delimiter before it.
+
+        True when a closing delimiter ended text that did not start with an opening one
+        (the chat template pre-filled it): the server writes close-only output.
+        """
+        return self._close_only
+
+    @property
     def closed(self) -> bool:
         """After `finish`: False when the output ended inside the reasoning."""
         return self._closed
@@ -285,14 +402,7 @@ class Splitter:
         while True:
             state = self._state
             if state == _ANSWER:
-                text = self._ws + text
-                self._ws = ""
-                if final:
-                    answer.append(text.rstrip())
-                else:
-                    kept = text.rstrip()
-                    self._ws = text[len(kept) :]
-                    answer.append(kept)
+                answer.append(self._answer_text(text, final))
                 break
             buf = self._buf + text if self._buf else text
             self._buf = ""
@@ -330,6 +440,78 @@ class Splitter:
             else:  # pragma: no cover - _DONE is rejected before _run
                 break
         return _new_delta(Delta, ("".join(reasoning), "".join(answer)))
+
+    # -- the answer -------------------------------------------------------------------------
+
+    def _answer_text(self, text: str, final: bool) -> str:
+        """Release answer text, cleaned of think tags and end tokens the model leaked.
+
+        The rules (module docstring, rule 5): a think tag where the answer starts is
+        dropped with the whitespace after it; a think tag alone on a line outside a code
+        fence is dropped with its line; think tags and message terminators (harmony's
+        ``<|return|>``, ``<|end|>``, ``<|call|>``) where the answer ends are dropped, as is
+        trailing whitespace. Anything else — a tag inside a line, in a fence, in JSON — stays.
+        """
+        t = self._tables
+        buf = self._ws + text if self._ws else text
+        self._ws = ""
+        if not self._began:
+            while True:
+                head = buf.lstrip()
+                tag = next((g for g in t.tags if head.startswith(g)), None)
+                if tag is None:
+                    break
+                buf = head[len(tag) :]
+            if not final and (not head or any(g.startswith(head) for g in t.tags)):
+                self._ws = head  # could still become a tag: wait
+                return ""
+            buf = head
+            self._began = True
+        cut = _end_run(buf, t, partial=not final)
+        if not final:
+            self._ws = buf[cut:]
+        return self._lines(buf[:cut])
+
+    def _lines(self, body: str) -> str:
+        """Pass answer text through, dropping think tags alone on a line outside fences.
+
+        Only lines that start with a fence or a tag's first character are looked at.
+        """
+        if not body:
+            return body
+        pos = 0
+        if not self._bol:  # the first line continues one already released
+            nl = body.find("\n")
+            if nl == -1:
+                if len(self._head) < 64:
+                    self._head = (self._head + body)[:64]
+                return body
+            self._fence = _fence_after(self._fence, self._head + body[: min(nl + 1, 64)])
+            pos = nl + 1
+        t = self._tables
+        out: list[str] = []
+        kept = 0
+        first = [pos] if t.line_head.match(body, pos) else []
+        for start in first + [m.start() + 1 for m in t.line_scan.finditer(body, pos)]:
+            nl = body.find("\n", start)
+            if nl == -1:
+                break  # the last line is not complete: looked at when it is
+            line = body[start : nl + 1]
+            if not self._fence and line.strip() in t.tag_set:
+                out.append(body[kept:start])
+                kept = nl + 1
+            else:
+                self._fence = _fence_after(self._fence, line[:64])
+        out.append(body[kept:])
+        last = body.rfind("\n")
+        if last == -1 and pos == 0:  # bol, one partial line
+            self._head = body[:64]
+            self._bol = False
+        else:
+            rest = body[last + 1 :]
+            self._head = rest[:64]
+            self._bol = not rest
+        return "".join(out) if len(out) > 1 else out[0]
 
     def _pre(self, buf: str, final: bool) -> bool:
         """Look for an opening delimiter at the start. False means: wait for more text."""
@@ -371,6 +553,7 @@ class Splitter:
                 reasoning.append(buf[:i])
                 if self._format is None:
                     self._format = scan.owner[close]
+                    self._close_only = True
                 self._state = _GAP
                 return True, buf[i + len(close) :]
             reasoning.append(buf[:cand])
@@ -422,6 +605,7 @@ class Splitter:
         i += offset
         reasoning.append(full[:i])
         self._format = scan.owner[delim]
+        self._close_only = True
         self._state = _GAP
         return True, full[i + len(delim) :]
 
