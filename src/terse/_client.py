@@ -28,10 +28,12 @@ from ._results import (
     AnswerDelta,
     Attempt,
     Final,
+    NewAttempt,
     ReasoningDelta,
     ServerInfo,
     StreamEvent,
 )
+from ._retry import RetryPolicy
 from ._streams import AnswerStream, _final_answer
 
 __all__ = ["Client"]
@@ -42,7 +44,8 @@ class Client(_Base):
 
     Args:
         openai_client: The client to send requests with; or leave it out and give
-            ``base_url``/``api_key``. terse copies it with openai's own retries off.
+            ``base_url``/``api_key``. terse copies it with openai's own retries off and
+            keeps its timeout, headers and query unless given here; it never closes it.
         base_url: Server URL (``http://host:port/v1``), when no client is given.
         api_key: API key, when no client is given (never logged or shown).
         model: Default model name for every call.
@@ -51,13 +54,21 @@ class Client(_Base):
         thinking_open: Whether the chat template pre-fills the opening think tag (for
             servers without a reasoning parser); detected when left out.
         thinking_budget: Default budget for every call: an int (tokens) or a `Budget`.
-        max_retries: Default number of retries after the first try.
+        max_retries: Default number of retries after the first try (default 2).
+        retry_policy: Default `RetryPolicy` (tenacity ``stop``/``wait``/``retry``).
         deadline: Default whole-call deadline in seconds, across every attempt.
-        timeout: Per-request timeout in seconds.
+        timeout: Per-request timeout, as openai takes it (seconds, an ``openai.Timeout``,
+            or None for none). Left out: the openai client's own (openai's default,
+            600 s, for a client terse creates).
+        default_headers: HTTP headers for every request, as on ``openai.OpenAI``.
+        default_query: URL query parameters for every request, as on ``openai.OpenAI``.
         max_total_tokens: Default cap on tokens spent by one call across its attempts.
         on_attempt: Called with each `Attempt` record as it completes.
         schema_hint: Tell the model the JSON Schema of ``response_model`` (default True).
-        **request: Extra request fields sent with every request (``temperature=0``, …).
+        extra_body: JSON fields only your server knows (``top_k``, ``chat_template_kwargs``,
+            …), sent at the top level of every request body.
+        **request: ``chat.completions.create`` fields sent with every request
+            (``temperature=0``, ``stop=[...]``, …); an unknown name is a `UsageError`.
 
     Example:
         >>> import terse  # doctest: +SKIP
@@ -76,12 +87,16 @@ class Client(_Base):
         dialect: str | None = None,
         thinking_open: bool | None = None,
         thinking_budget: int | Budget | None = None,
-        max_retries: int = 2,
+        max_retries: int = UNSET,
+        retry_policy: RetryPolicy | None = None,
         deadline: float | None = None,
-        timeout: float | None = 600.0,
+        timeout: float | openai.Timeout | None = UNSET,
+        default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, object] | None = None,
         max_total_tokens: int | None = None,
         on_attempt: Callable[[Attempt], None] | None = None,
         schema_hint: bool = True,
+        extra_body: Mapping[str, object] | None = None,
         **request: Any,
     ) -> None:
         if openai_client is None:
@@ -89,22 +104,27 @@ class Client(_Base):
                 raise UsageError("give an openai.OpenAI client or base_url=")
             key = api_key or os.environ.get("OPENAI_API_KEY") or "no-key"
             openai_client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+            self._owns_openai = True
         elif base_url is not None or api_key is not None:
             raise UsageError("give either an openai client or base_url=/api_key=, not both")
         if not isinstance(openai_client, openai.OpenAI):
             raise UsageError("Client wraps an openai.OpenAI; use AsyncClient for AsyncOpenAI")
-        self._openai = openai_client.with_options(max_retries=0)
+        options = self._client_options(timeout, default_headers, default_query)
+        # A copy with openai's retries off (terse retries); it shares the caller's
+        # connection pool, which only the caller closes.
+        self._openai = openai_client.with_options(max_retries=0, **options)
         self._configure(
             model=model,
             dialect=dialect,
             thinking_open=thinking_open,
             thinking_budget=thinking_budget,
             max_retries=max_retries,
+            retry_policy=retry_policy,
             deadline=deadline,
-            timeout=timeout,
             max_total_tokens=max_total_tokens,
             on_attempt=on_attempt,
             schema_hint=schema_hint,
+            extra_body=extra_body,
             request=request,
         )
 
@@ -117,9 +137,7 @@ class Client(_Base):
         response_model: None = ...,
         thinking_budget: int | Budget | None = ...,
         max_retries: int = ...,
-        stop: Any = ...,
-        wait: Any = ...,
-        retry: Any = ...,
+        retry_policy: RetryPolicy | None = ...,
         deadline: float | None = ...,
         max_total_tokens: int | None = ...,
         repair_budget: int | Budget | str | None = ...,
@@ -137,9 +155,7 @@ class Client(_Base):
         response_model: type[T],
         thinking_budget: int | Budget | None = ...,
         max_retries: int = ...,
-        stop: Any = ...,
-        wait: Any = ...,
-        retry: Any = ...,
+        retry_policy: RetryPolicy | None = ...,
         deadline: float | None = ...,
         max_total_tokens: int | None = ...,
         repair_budget: int | Budget | str | None = ...,
@@ -157,9 +173,7 @@ class Client(_Base):
         response_model: Any,
         thinking_budget: int | Budget | None = ...,
         max_retries: int = ...,
-        stop: Any = ...,
-        wait: Any = ...,
-        retry: Any = ...,
+        retry_policy: RetryPolicy | None = ...,
         deadline: float | None = ...,
         max_total_tokens: int | None = ...,
         repair_budget: int | Budget | str | None = ...,
@@ -176,9 +190,7 @@ class Client(_Base):
         response_model: Any = None,
         thinking_budget: int | Budget | None = UNSET,
         max_retries: int = UNSET,
-        stop: Any = None,
-        wait: Any = None,
-        retry: Any = None,
+        retry_policy: RetryPolicy | None = None,
         deadline: float | None = UNSET,
         max_total_tokens: int | None = UNSET,
         repair_budget: int | Budget | str | None = "same",
@@ -191,10 +203,14 @@ class Client(_Base):
         ``prompt`` is a user message or a list of chat messages. ``response_model`` is
         the type of ``Answer.value`` (a pydantic model, dataclass, TypedDict, ``int``,
         ``Literal[...]``, …), extracted from the answer only; leave it out for ``str``.
-        ``stop``/``wait``/``retry`` take tenacity strategies. ``repair_budget`` is the
-        thinking budget of a re-ask after an invalid answer: ``"same"`` (default), a
-        smaller budget, or ``"off"`` (thinking switched off for the repair turn). Extra
-        keyword arguments are sent as request fields.
+        ``retry_policy`` takes a `RetryPolicy` (tenacity strategies); ``max_retries`` is
+        its shorthand. ``repair_budget`` is the thinking budget of a re-ask after an
+        invalid answer: ``"same"`` (default), a smaller budget, or ``"off"`` (thinking
+        switched off for the repair turn). Other keyword arguments are those of
+        ``chat.completions.create``, with openai's meaning: request fields (``stop``,
+        ``temperature``, …), ``extra_body`` (merged at the top level of the JSON body),
+        ``extra_headers``, ``extra_query`` and ``timeout`` (per request). An unknown
+        keyword raises `UsageError` before any request.
         """
         settings = self._settings(
             prompt,
@@ -202,9 +218,7 @@ class Client(_Base):
             response_model=response_model,
             thinking_budget=thinking_budget,
             max_retries=max_retries,
-            stop=stop,
-            wait=wait,
-            retry=retry,
+            retry_policy=retry_policy,
             deadline=deadline,
             max_total_tokens=max_total_tokens,
             repair_budget=repair_budget,
@@ -223,9 +237,7 @@ class Client(_Base):
         response_model: Any = None,
         thinking_budget: int | Budget | None = UNSET,
         max_retries: int = UNSET,
-        stop: Any = None,
-        wait: Any = None,
-        retry: Any = None,
+        retry_policy: RetryPolicy | None = None,
         deadline: float | None = UNSET,
         max_total_tokens: int | None = UNSET,
         repair_budget: int | Budget | str | None = "same",
@@ -240,9 +252,7 @@ class Client(_Base):
             response_model=response_model,
             thinking_budget=thinking_budget,
             max_retries=max_retries,
-            stop=stop,
-            wait=wait,
-            retry=retry,
+            retry_policy=retry_policy,
             deadline=deadline,
             max_total_tokens=max_total_tokens,
             repair_budget=repair_budget,
@@ -268,8 +278,12 @@ class Client(_Base):
         return info
 
     def close(self) -> None:
-        """Close the underlying openai client's connections."""
-        self._openai.close()
+        """Close the connections of the openai client terse created.
+
+        A client you passed in is yours: terse never closes it (close it yourself).
+        """
+        if self._owns_openai:
+            self._openai.close()
 
     def __enter__(self) -> Client:
         return self
@@ -295,6 +309,9 @@ class Client(_Base):
                 return
             if isinstance(op, Sleep):
                 time.sleep(op.seconds)
+                result = None
+            elif isinstance(op, (NewAttempt, ReasoningDelta)):
+                yield op  # an event of the flow's own (a new attempt, replayed reasoning)
                 result = None
             elif op.endpoint in ("get", "apply-template"):
                 result = self._perform_aux(op)
