@@ -472,3 +472,15 @@ def test_a_failed_conclusion_restarts_the_answer_and_replays_the_reasoning(mode:
     assert "".join(e.text for e in tail if isinstance(e, terse.ReasoningDelta)) == (
         final.answer.reasoning
     )
+
+
+def test_the_migration_page_covers_every_create_option() -> None:
+    from pathlib import Path
+
+    from terse._options import CREATE_PARAMS, REQUEST_OPTIONS
+
+    page = (Path(__file__).parents[2] / "docs" / "coming-from-openai.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in row.split("|")[1].replace("`", "").split(", ")}
+    names = {n.strip() for n in named}
+    assert (CREATE_PARAMS | REQUEST_OPTIONS | {"messages", "model"}) <= names
