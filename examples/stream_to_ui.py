@@ -1,7 +1,8 @@
 """Streaming to a user interface: the thinking in one pane, the answer in another.
 
 `Client.stream` yields `ReasoningDelta` and `AnswerDelta` events as the tokens arrive,
-then one `Final` with the whole `Answer`. A UI can show the thinking live (greyed out,
+a `NewAttempt` if the call starts over (a retry: what was shown is void), then one
+`Final` with the whole `Answer`. A UI can show the thinking live (greyed out,
 collapsible) and the answer separately, knowing no reasoning can ever appear in an
 `AnswerDelta` — whichever way the server sends it, and however the chunks split a tag.
 Here the two "panes" are prefixed lines in the terminal; the thinking budget keeps the
@@ -52,7 +53,10 @@ def stream_answer(client: terse.Client, question: str, ui: TerminalUI) -> terse.
                 ui.show("thinking", event.text)
             elif isinstance(event, terse.AnswerDelta):
                 ui.show("answer", event.text)
-            else:  # terse.Final: the whole answer, with usage and budget
+            elif isinstance(event, terse.NewAttempt):  # a retry: what was shown is void
+                ui.show("answer", f"\n(attempt {event.number} after {event.reason}: starting over)")
+                ui.pane = None
+            elif isinstance(event, terse.Final):  # the whole answer, with usage and budget
                 return event.answer
     raise RuntimeError("the stream ended without its final answer")
 

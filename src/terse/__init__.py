@@ -35,6 +35,7 @@ from ._results import (
     Attempt,
     BudgetReport,
     Final,
+    NewAttempt,
     ReasoningDelta,
     ServerInfo,
     StreamEvent,
@@ -42,6 +43,7 @@ from ._results import (
 )
 from ._retry import (
     DEFAULT_RETRY,
+    RetryPolicy,
     retry_if_invalid,
     retry_if_no_answer,
     retry_if_transport,
@@ -77,6 +79,7 @@ __all__ = [
     "ExtractionError",
     "Final",
     "Limits",
+    "NewAttempt",
     "NoAnswer",
     "ProtocolError",
     "RateLimited",
@@ -84,6 +87,7 @@ __all__ = [
     "ResponseError",
     "ResponseTooLarge",
     "RetriesExhausted",
+    "RetryPolicy",
     "ServerError",
     "ServerInfo",
     "Split",

@@ -25,16 +25,18 @@ from ._base import (
 from ._budget import Budget
 from ._clock import IDLE_TIMEOUT, Expired, Watch, expiry_error, wake_time
 from ._exceptions import UsageError
-from ._flow import Call, Settings, Sleep, probe_flow
+from ._flow import Call, Settings, Sleep, aux_until, probe_flow
 from ._results import (
     Answer,
     AnswerDelta,
     Attempt,
     Final,
+    NewAttempt,
     ReasoningDelta,
     ServerInfo,
     StreamEvent,
 )
+from ._retry import RetryPolicy
 from ._streams import AsyncAnswerStream
 from ._wire import Limits
 
@@ -63,14 +65,18 @@ class AsyncClient(_Base):
         dialect: str | None = None,
         thinking_open: bool | None = None,
         thinking_budget: int | Budget | None = None,
-        max_retries: int = 2,
+        max_retries: int = UNSET,
+        retry_policy: RetryPolicy | None = None,
         deadline: float | None = None,
-        timeout: float | None = 600.0,
+        timeout: float | openai.Timeout | None = UNSET,
+        default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, object] | None = None,
         max_total_tokens: int | None = None,
         on_attempt: Callable[[Attempt], None] | None = None,
         schema_hint: bool = True,
         idle_timeout: float | None = IDLE_TIMEOUT,
         limits: Limits | None = None,
+        extra_body: Mapping[str, object] | None = None,
         **request: Any,
     ) -> None:
         if openai_client is None:
@@ -78,22 +84,27 @@ class AsyncClient(_Base):
                 raise UsageError("give an openai.AsyncOpenAI client or base_url=")
             key = api_key or os.environ.get("OPENAI_API_KEY") or "no-key"
             openai_client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
+            self._owns_openai = True
         elif base_url is not None or api_key is not None:
             raise UsageError("give either an openai client or base_url=/api_key=, not both")
         if not isinstance(openai_client, openai.AsyncOpenAI):
             raise UsageError("AsyncClient wraps an openai.AsyncOpenAI; use Client for OpenAI")
-        self._openai = openai_client.with_options(max_retries=0)
+        options = self._client_options(timeout, default_headers, default_query)
+        # A copy with openai's retries off (terse retries); it shares the caller's
+        # connection pool, which only the caller closes.
+        self._openai = openai_client.with_options(max_retries=0, **options)
         self._configure(
             model=model,
             dialect=dialect,
             thinking_open=thinking_open,
             thinking_budget=thinking_budget,
             max_retries=max_retries,
+            retry_policy=retry_policy,
             deadline=deadline,
-            timeout=timeout,
             max_total_tokens=max_total_tokens,
             on_attempt=on_attempt,
             schema_hint=schema_hint,
+            extra_body=extra_body,
             request=request,
             idle_timeout=idle_timeout,
             limits=limits,
@@ -108,9 +119,7 @@ class AsyncClient(_Base):
         response_model: None = ...,
         thinking_budget: int | Budget | None = ...,
         max_retries: int = ...,
-        stop: Any = ...,
-        wait: Any = ...,
-        retry: Any = ...,
+        retry_policy: RetryPolicy | None = ...,
         deadline: float | None = ...,
         max_total_tokens: int | None = ...,
         repair_budget: int | Budget | str | None = ...,
@@ -128,9 +137,7 @@ class AsyncClient(_Base):
         response_model: type[T],
         thinking_budget: int | Budget | None = ...,
         max_retries: int = ...,
-        stop: Any = ...,
-        wait: Any = ...,
-        retry: Any = ...,
+        retry_policy: RetryPolicy | None = ...,
         deadline: float | None = ...,
         max_total_tokens: int | None = ...,
         repair_budget: int | Budget | str | None = ...,
@@ -148,9 +155,7 @@ class AsyncClient(_Base):
         response_model: Any,
         thinking_budget: int | Budget | None = ...,
         max_retries: int = ...,
-        stop: Any = ...,
-        wait: Any = ...,
-        retry: Any = ...,
+        retry_policy: RetryPolicy | None = ...,
         deadline: float | None = ...,
         max_total_tokens: int | None = ...,
         repair_budget: int | Budget | str | None = ...,
@@ -167,9 +172,7 @@ class AsyncClient(_Base):
         response_model: Any = None,
         thinking_budget: int | Budget | None = UNSET,
         max_retries: int = UNSET,
-        stop: Any = None,
-        wait: Any = None,
-        retry: Any = None,
+        retry_policy: RetryPolicy | None = None,
         deadline: float | None = UNSET,
         max_total_tokens: int | None = UNSET,
         repair_budget: int | Budget | str | None = "same",
@@ -184,9 +187,7 @@ class AsyncClient(_Base):
             response_model=response_model,
             thinking_budget=thinking_budget,
             max_retries=max_retries,
-            stop=stop,
-            wait=wait,
-            retry=retry,
+            retry_policy=retry_policy,
             deadline=deadline,
             max_total_tokens=max_total_tokens,
             repair_budget=repair_budget,
@@ -209,9 +210,7 @@ class AsyncClient(_Base):
         response_model: Any = None,
         thinking_budget: int | Budget | None = UNSET,
         max_retries: int = UNSET,
-        stop: Any = None,
-        wait: Any = None,
-        retry: Any = None,
+        retry_policy: RetryPolicy | None = None,
         deadline: float | None = UNSET,
         max_total_tokens: int | None = UNSET,
         repair_budget: int | Budget | str | None = "same",
@@ -226,9 +225,7 @@ class AsyncClient(_Base):
             response_model=response_model,
             thinking_budget=thinking_budget,
             max_retries=max_retries,
-            stop=stop,
-            wait=wait,
-            retry=retry,
+            retry_policy=retry_policy,
             deadline=deadline,
             max_total_tokens=max_total_tokens,
             repair_budget=repair_budget,
@@ -254,8 +251,12 @@ class AsyncClient(_Base):
         return info
 
     async def close(self) -> None:
-        """Close the underlying openai client's connections."""
-        await self._openai.close()
+        """Close the connections of the openai client terse created.
+
+        A client you passed in is yours: terse never closes it (close it yourself).
+        """
+        if self._owns_openai:
+            await self._openai.close()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -282,6 +283,9 @@ class AsyncClient(_Base):
             if isinstance(op, Sleep):
                 await asyncio.sleep(op.seconds)
                 result = None
+            elif isinstance(op, (NewAttempt, ReasoningDelta)):
+                yield op  # an event of the flow's own (a new attempt, replayed reasoning)
+                result = None
             elif op.endpoint in ("get", "apply-template"):
                 result = await self._perform_aux(op)
             else:
@@ -295,9 +299,7 @@ class AsyncClient(_Base):
 
     async def _perform_aux(self, call: Call) -> Outcome:
         method, kwargs = self._aux_args(call)
-        until = None if call.timeout is None else time.monotonic() + call.timeout
-        if call.deadline_at is not None:
-            until = call.deadline_at if until is None else min(until, call.deadline_at)
+        until = aux_until(call, time.monotonic())
         watch = Watch(lambda: (until, "deadline"))
         try:
             watch.check()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar, cast
 
@@ -16,12 +16,20 @@ from ._clock import IDLE_TIMEOUT, install_hook
 from ._dialects import GENERIC, detect_from_url, dialect_named, family_for
 from ._exceptions import ConnectionFailed, ResponseTooLarge, TerseError, UsageError
 from ._flow import Call, Memo, Settings, ask_flow, probe_flow
+from ._options import (
+    check_mapping,
+    check_response_model,
+    check_seconds,
+    check_timeout,
+    check_tokens,
+    request_fields,
+)
 from ._results import (
     Attempt,
     ServerInfo,
     Usage,
 )
-from ._retry import DEFAULT_RETRY, parse_retry_after, wait_retry_after
+from ._retry import DEFAULT_RETRY, RetryPolicy, parse_retry_after, wait_retry_after
 from ._secrets import client_secrets
 from ._tokens import count_tokens
 from ._wire import DEFAULT_LIMITS, Limits, parse_json
@@ -102,6 +110,21 @@ class _Base:
     """Configuration and the pure parts shared by `Client` and `AsyncClient`."""
 
     _openai: Any
+    _owns_openai: bool = False
+
+    @staticmethod
+    def _client_options(timeout: Any, default_headers: Any, default_query: Any) -> dict[str, Any]:
+        """openai client options given to terse's constructor, checked (UNSET left out)."""
+        options: dict[str, Any] = {}
+        if timeout is not UNSET:
+            options["timeout"] = check_timeout(timeout)
+        headers = check_mapping("default_headers", default_headers)
+        if headers is not None:
+            options["default_headers"] = headers
+        query = check_mapping("default_query", default_query)
+        if query is not None:
+            options["default_query"] = query
+        return options
 
     def _configure(
         self,
@@ -111,15 +134,20 @@ class _Base:
         thinking_open: bool | None,
         thinking_budget: int | Budget | None,
         max_retries: int,
+        retry_policy: RetryPolicy | None,
         deadline: float | None,
-        timeout: float | None,
         max_total_tokens: int | None,
         on_attempt: Callable[[Attempt], None] | None,
         schema_hint: bool,
+        extra_body: Any,
         request: Mapping[str, Any],
         idle_timeout: float | None = IDLE_TIMEOUT,
         limits: Limits | None = None,
     ) -> None:
+        if model is not None and not isinstance(model, str):
+            raise UsageError(f"model must be a str, not {model!r}")
+        if thinking_open not in (None, True, False):
+            raise UsageError(f"thinking_open must be True, False or None, not {thinking_open!r}")
         if idle_timeout is not None and (
             isinstance(idle_timeout, bool)
             or not isinstance(idle_timeout, (int, float))
@@ -135,15 +163,26 @@ class _Base:
         self._model = model
         self._thinking_open = thinking_open
         self._budget = as_budget(thinking_budget)
-        if not isinstance(max_retries, int) or max_retries < 0:
+        if max_retries is not UNSET and (
+            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+        ):
             raise UsageError(f"max_retries must be an int >= 0, not {max_retries!r}")
-        self._max_retries = max_retries
-        self._deadline = deadline
-        self._timeout = timeout
-        self._max_total_tokens = max_total_tokens
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise UsageError(f"retry_policy must be a terse.RetryPolicy, not {retry_policy!r}")
+        if max_retries is not UNSET and retry_policy is not None and retry_policy.stop:
+            raise UsageError("give max_retries= or RetryPolicy(stop=...), not both")
+        self._max_retries = 2 if max_retries is UNSET else max_retries
+        self._policy = retry_policy or RetryPolicy()
+        self._deadline = check_seconds(deadline, "deadline")
+        # The openai client's own timeout holds unless terse's timeout= was given (then
+        # it was applied to the client with with_options): read it back from the client.
+        self._timeout = self._openai.timeout
+        self._max_total_tokens = check_tokens(max_total_tokens, "max_total_tokens")
+        if on_attempt is not None and not callable(on_attempt):
+            raise UsageError(f"on_attempt must be callable, not {on_attempt!r}")
         self._on_attempt = on_attempt
-        self._schema_hint = schema_hint
-        self._request = dict(request)
+        self._schema_hint = bool(schema_hint)
+        self._request = request_fields(request, extra_body, extra_names=_CLIENT_PARAMS)
         self._memo = Memo()
         self._secrets = client_secrets(self._openai)
         if dialect is not None:
@@ -185,9 +224,7 @@ class _Base:
         response_model: Any,
         thinking_budget: Any,
         max_retries: Any,
-        stop: Any,
-        wait: Any,
-        retry: Any,
+        retry_policy: Any,
         deadline: Any,
         max_total_tokens: Any,
         repair_budget: Any,
@@ -196,34 +233,64 @@ class _Base:
         stream: bool,
         request: Mapping[str, Any],
     ) -> Settings:
+        """Resolve one call's settings, checking every argument before any request."""
+        request = dict(request)
+        extra_body = request.pop("extra_body", None)
+        headers = check_mapping("extra_headers", request.pop("extra_headers", None))
+        query = check_mapping("extra_query", request.pop("extra_query", None))
+        timeout = self._timeout
+        if "timeout" in request:
+            timeout = check_timeout(request.pop("timeout"))
+        fields = request_fields(request, extra_body, stream=stream)
         model = model or self._model
         if not model:
             raise UsageError("no model: pass model= to ask()/stream() or to the client")
+        if not isinstance(model, str):
+            raise UsageError(f"model must be a str, not {model!r}")
+        check_response_model(response_model)
         budget = self._budget if thinking_budget is UNSET else as_budget(thinking_budget)
-        retries = self._max_retries if max_retries is UNSET else max_retries
-        if not isinstance(retries, int) or retries < 0:
-            raise UsageError(f"max_retries must be an int >= 0, not {retries!r}")
+        if max_retries is not UNSET and (
+            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+        ):
+            raise UsageError(f"max_retries must be an int >= 0, not {max_retries!r}")
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise UsageError(f"retry_policy must be a terse.RetryPolicy, not {retry_policy!r}")
+        policy = retry_policy or RetryPolicy()
+        if max_retries is not UNSET and policy.stop is not None:
+            raise UsageError("give max_retries= or RetryPolicy(stop=...), not both")
+        stop = policy.stop
+        if stop is None and max_retries is UNSET:
+            stop = self._policy.stop
+        if stop is None:
+            retries = self._max_retries if max_retries is UNSET else max_retries
+            stop = stop_after_attempt(retries + 1)
         if repair_budget not in ("same", "off", None) and not isinstance(repair_budget, Budget):
+            if isinstance(repair_budget, str):
+                raise UsageError(
+                    f"repair_budget must be 'same', 'off', None, an int or a terse.Budget, "
+                    f"not {repair_budget!r}"
+                )
             repair_budget = as_budget(repair_budget)
-        merged = {**self._request, **request}
-        for key in ("model", "messages"):
-            if key in merged:
-                raise UsageError(f"pass {key} as ask()'s own argument, not as a request field")
+        for name, flag in (("salvage", salvage), ("partial", partial)):
+            if not isinstance(flag, bool):
+                raise UsageError(f"{name} must be True or False, not {flag!r}")
         return Settings(
             model=model,
             messages=_messages(prompt),
-            request=merged,
-            stop=stop if stop is not None else stop_after_attempt(retries + 1),
-            wait=wait if wait is not None else wait_retry_after(),
-            retry=retry if retry is not None else DEFAULT_RETRY,
+            request={**self._request, **fields},
+            stop=stop,
+            wait=policy.wait or self._policy.wait or wait_retry_after(),
+            retry=policy.retry or self._policy.retry or DEFAULT_RETRY,
             response_model=response_model,
             budget=budget,
             repair_budget=repair_budget,
-            deadline=self._deadline if deadline is UNSET else deadline,
-            timeout=self._timeout,
+            deadline=self._deadline if deadline is UNSET else check_seconds(deadline, "deadline"),
+            timeout=timeout,
+            headers=headers,
+            query=query,
             max_total_tokens=self._max_total_tokens
             if max_total_tokens is UNSET
-            else max_total_tokens,
+            else check_tokens(max_total_tokens, "max_total_tokens"),
             family=family_for(model),
             thinking_open=self._thinking_open,
             stream=stream,
@@ -242,15 +309,7 @@ class _Base:
             wants = settings.budget is not None or settings.stream
             if wants and memo.dialect is None and memo.info is None:
                 deadline_at = None if settings.deadline is None else started + settings.deadline
-                probe = probe_flow()
-                result: Any = None
-                try:
-                    while True:
-                        op = probe.send(result)
-                        assert isinstance(op, Call)
-                        result = yield replace(op, deadline_at=deadline_at)
-                except StopIteration as stop:
-                    info: ServerInfo = stop.value
+                info = yield from _with_options(probe_flow(), settings, deadline_at)
                 if deadline_at is None or time.monotonic() < deadline_at:
                     self._learn(info)  # a probe cut short by the deadline teaches nothing
             return (yield from ask_flow(settings, memo, started=started))
@@ -290,6 +349,10 @@ class _Base:
         """The openai resource and keyword arguments for a generation request."""
         body = dict(call.body or {})
         kwargs: dict[str, Any] = {"model": body.pop("model"), "timeout": call.timeout}
+        if call.headers:
+            kwargs["extra_headers"] = dict(call.headers)
+        if call.query:
+            kwargs["extra_query"] = dict(call.query)
         body.pop("stream", None)
         kwargs["stream"] = call.stream
         if call.stream:
@@ -314,6 +377,10 @@ class _Base:
     def _aux_args(self, call: Call) -> tuple[str, dict[str, Any]]:
         """Method name and arguments for a request to a native endpoint at the server root."""
         options: dict[str, Any] = {"timeout": call.timeout}
+        if call.headers:
+            options["headers"] = dict(call.headers)
+        if call.query:
+            options["params"] = dict(call.query)
         if call.endpoint == "get":
             return "get", {"path": self.root_url + call.path, "cast_to": str, "options": options}
         return "post", {
@@ -322,6 +389,36 @@ class _Base:
             "body": dict(call.body or {}),
             "options": options,
         }
+
+
+_CLIENT_PARAMS = (
+    "base_url",
+    "api_key",
+    "dialect",
+    "thinking_open",
+    "on_attempt",
+    "schema_hint",
+    "default_headers",
+    "default_query",
+)
+
+
+def _with_options(
+    flow: Generator[Any, Any, T], settings: Settings, deadline_at: float | None
+) -> Generator[Any, Any, T]:
+    """A sub-flow whose requests carry the call's deadline, headers and query."""
+    result: Any = None
+    while True:
+        try:
+            op = flow.send(result)
+        except StopIteration as stop:
+            value: T = stop.value
+            return value
+        if isinstance(op, Call):
+            op = replace(
+                op, deadline_at=deadline_at, headers=settings.headers, query=settings.query
+            )
+        result = yield op
 
 
 def _aux_outcome(text: str | None, error: TerseError | None) -> Outcome:

@@ -51,7 +51,7 @@ from ._exceptions import (
     UsageError,
 )
 from ._results import Answer, Usage
-from ._retry import DEFAULT_RETRY
+from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._secrets import scrub
 
 __all__ = [
@@ -331,10 +331,12 @@ class Job:
     @staticmethod
     def _ask_args(response_model: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         # A 429 must end the call at once, so the whole job pauses rather than each row.
-        retry = retry_if_not_exception_type(RateLimited) & (
-            kwargs.pop("retry", None) or DEFAULT_RETRY
-        )
-        return {**kwargs, "response_model": response_model, "retry": retry}
+        policy = kwargs.pop("retry_policy", None) or RetryPolicy()
+        if not isinstance(policy, RetryPolicy):
+            raise UsageError(f"retry_policy must be a terse.RetryPolicy, not {policy!r}")
+        retry = retry_if_not_exception_type(RateLimited) & (policy.retry or DEFAULT_RETRY)
+        policy = replace(policy, retry=retry)
+        return {**kwargs, "response_model": response_model, "retry_policy": policy}
 
     # -- taking rows -------------------------------------------------------------------------
 

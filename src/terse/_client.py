@@ -30,16 +30,18 @@ from ._base import (
 from ._budget import Budget
 from ._clock import END, IDLE_TIMEOUT, Expired, Head, Pump, expiry_error, wake_time
 from ._exceptions import UsageError
-from ._flow import Call, Settings, Sleep, probe_flow
+from ._flow import Call, Settings, Sleep, aux_until, probe_flow
 from ._results import (
     Answer,
     AnswerDelta,
     Attempt,
     Final,
+    NewAttempt,
     ReasoningDelta,
     ServerInfo,
     StreamEvent,
 )
+from ._retry import RetryPolicy
 from ._streams import AnswerStream, _final_answer
 from ._wire import Limits
 
@@ -51,7 +53,8 @@ class Client(_Base):
 
     Args:
         openai_client: The client to send requests with; or leave it out and give
-            ``base_url``/``api_key``. terse copies it with openai's own retries off.
+            ``base_url``/``api_key``. terse copies it with openai's own retries off and
+            keeps its timeout, headers and query unless given here; it never closes it.
         base_url: Server URL (``http://host:port/v1``), when no client is given.
         api_key: API key, when no client is given (never logged or shown).
         model: Default model name for every call.
@@ -60,11 +63,16 @@ class Client(_Base):
         thinking_open: Whether the chat template pre-fills the opening think tag (for
             servers without a reasoning parser); detected when left out.
         thinking_budget: Default budget for every call: an int (tokens) or a `Budget`.
-        max_retries: Default number of retries after the first try.
+        max_retries: Default number of retries after the first try (default 2).
+        retry_policy: Default `RetryPolicy` (tenacity ``stop``/``wait``/``retry``).
         deadline: Default whole-call deadline in seconds: one clock for every request of
             the call (probes, retries, waits, the conclusion after a budget), enforced
             while bytes are awaited, so it holds whatever the server sends or withholds.
-        timeout: openai's per-request timeout (httpx's: each connect, read and write).
+        timeout: Per-request timeout, as openai takes it (seconds, an ``openai.Timeout``,
+            or None for none). Left out: the openai client's own (openai's default,
+            600 s, for a client terse creates).
+        default_headers: HTTP headers for every request, as on ``openai.OpenAI``.
+        default_query: URL query parameters for every request, as on ``openai.OpenAI``.
         max_total_tokens: Default cap on tokens spent by one call across its attempts.
         on_attempt: Called with each `Attempt` record as it completes.
         schema_hint: Tell the model the JSON Schema of ``response_model`` (default True).
@@ -75,7 +83,10 @@ class Client(_Base):
             ``timeout`` and ``deadline`` only.
         limits: Sizes past which a response is refused with `ResponseTooLarge`
             (`terse.Limits`: body, SSE line, reasoning, answer).
-        **request: Extra request fields sent with every request (``temperature=0``, …).
+        extra_body: JSON fields only your server knows (``top_k``, ``chat_template_kwargs``,
+            …), sent at the top level of every request body.
+        **request: ``chat.completions.create`` fields sent with every request
+            (``temperature=0``, ``stop=[...]``, …); an unknown name is a `UsageError`.
 
     Example:
         >>> import terse  # doctest: +SKIP
@@ -94,14 +105,18 @@ class Client(_Base):
         dialect: str | None = None,
         thinking_open: bool | None = None,
         thinking_budget: int | Budget | None = None,
-        max_retries: int = 2,
+        max_retries: int = UNSET,
+        retry_policy: RetryPolicy | None = None,
         deadline: float | None = None,
-        timeout: float | None = 600.0,
+        timeout: float | openai.Timeout | None = UNSET,
+        default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, object] | None = None,
         max_total_tokens: int | None = None,
         on_attempt: Callable[[Attempt], None] | None = None,
         schema_hint: bool = True,
         idle_timeout: float | None = IDLE_TIMEOUT,
         limits: Limits | None = None,
+        extra_body: Mapping[str, object] | None = None,
         **request: Any,
     ) -> None:
         if openai_client is None:
@@ -109,22 +124,27 @@ class Client(_Base):
                 raise UsageError("give an openai.OpenAI client or base_url=")
             key = api_key or os.environ.get("OPENAI_API_KEY") or "no-key"
             openai_client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+            self._owns_openai = True
         elif base_url is not None or api_key is not None:
             raise UsageError("give either an openai client or base_url=/api_key=, not both")
         if not isinstance(openai_client, openai.OpenAI):
             raise UsageError("Client wraps an openai.OpenAI; use AsyncClient for AsyncOpenAI")
-        self._openai = openai_client.with_options(max_retries=0)
+        options = self._client_options(timeout, default_headers, default_query)
+        # A copy with openai's retries off (terse retries); it shares the caller's
+        # connection pool, which only the caller closes.
+        self._openai = openai_client.with_options(max_retries=0, **options)
         self._configure(
             model=model,
             dialect=dialect,
             thinking_open=thinking_open,
             thinking_budget=thinking_budget,
             max_retries=max_retries,
+            retry_policy=retry_policy,
             deadline=deadline,
-            timeout=timeout,
             max_total_tokens=max_total_tokens,
             on_attempt=on_attempt,
             schema_hint=schema_hint,
+            extra_body=extra_body,
             request=request,
             idle_timeout=idle_timeout,
             limits=limits,
@@ -139,9 +159,7 @@ class Client(_Base):
         response_model: None = ...,
         thinking_budget: int | Budget | None = ...,
         max_retries: int = ...,
-        stop: Any = ...,
-        wait: Any = ...,
-        retry: Any = ...,
+        retry_policy: RetryPolicy | None = ...,
         deadline: float | None = ...,
         max_total_tokens: int | None = ...,
         repair_budget: int | Budget | str | None = ...,
@@ -159,9 +177,7 @@ class Client(_Base):
         response_model: type[T],
         thinking_budget: int | Budget | None = ...,
         max_retries: int = ...,
-        stop: Any = ...,
-        wait: Any = ...,
-        retry: Any = ...,
+        retry_policy: RetryPolicy | None = ...,
         deadline: float | None = ...,
         max_total_tokens: int | None = ...,
         repair_budget: int | Budget | str | None = ...,
@@ -179,9 +195,7 @@ class Client(_Base):
         response_model: Any,
         thinking_budget: int | Budget | None = ...,
         max_retries: int = ...,
-        stop: Any = ...,
-        wait: Any = ...,
-        retry: Any = ...,
+        retry_policy: RetryPolicy | None = ...,
         deadline: float | None = ...,
         max_total_tokens: int | None = ...,
         repair_budget: int | Budget | str | None = ...,
@@ -198,9 +212,7 @@ class Client(_Base):
         response_model: Any = None,
         thinking_budget: int | Budget | None = UNSET,
         max_retries: int = UNSET,
-        stop: Any = None,
-        wait: Any = None,
-        retry: Any = None,
+        retry_policy: RetryPolicy | None = None,
         deadline: float | None = UNSET,
         max_total_tokens: int | None = UNSET,
         repair_budget: int | Budget | str | None = "same",
@@ -213,10 +225,14 @@ class Client(_Base):
         ``prompt`` is a user message or a list of chat messages. ``response_model`` is
         the type of ``Answer.value`` (a pydantic model, dataclass, TypedDict, ``int``,
         ``Literal[...]``, …), extracted from the answer only; leave it out for ``str``.
-        ``stop``/``wait``/``retry`` take tenacity strategies. ``repair_budget`` is the
-        thinking budget of a re-ask after an invalid answer: ``"same"`` (default), a
-        smaller budget, or ``"off"`` (thinking switched off for the repair turn). Extra
-        keyword arguments are sent as request fields.
+        ``retry_policy`` takes a `RetryPolicy` (tenacity strategies); ``max_retries`` is
+        its shorthand. ``repair_budget`` is the thinking budget of a re-ask after an
+        invalid answer: ``"same"`` (default), a smaller budget, or ``"off"`` (thinking
+        switched off for the repair turn). Other keyword arguments are those of
+        ``chat.completions.create``, with openai's meaning: request fields (``stop``,
+        ``temperature``, …), ``extra_body`` (merged at the top level of the JSON body),
+        ``extra_headers``, ``extra_query`` and ``timeout`` (per request). An unknown
+        keyword raises `UsageError` before any request.
         """
         settings = self._settings(
             prompt,
@@ -224,9 +240,7 @@ class Client(_Base):
             response_model=response_model,
             thinking_budget=thinking_budget,
             max_retries=max_retries,
-            stop=stop,
-            wait=wait,
-            retry=retry,
+            retry_policy=retry_policy,
             deadline=deadline,
             max_total_tokens=max_total_tokens,
             repair_budget=repair_budget,
@@ -245,9 +259,7 @@ class Client(_Base):
         response_model: Any = None,
         thinking_budget: int | Budget | None = UNSET,
         max_retries: int = UNSET,
-        stop: Any = None,
-        wait: Any = None,
-        retry: Any = None,
+        retry_policy: RetryPolicy | None = None,
         deadline: float | None = UNSET,
         max_total_tokens: int | None = UNSET,
         repair_budget: int | Budget | str | None = "same",
@@ -262,9 +274,7 @@ class Client(_Base):
             response_model=response_model,
             thinking_budget=thinking_budget,
             max_retries=max_retries,
-            stop=stop,
-            wait=wait,
-            retry=retry,
+            retry_policy=retry_policy,
             deadline=deadline,
             max_total_tokens=max_total_tokens,
             repair_budget=repair_budget,
@@ -290,8 +300,12 @@ class Client(_Base):
         return info
 
     def close(self) -> None:
-        """Close the underlying openai client's connections."""
-        self._openai.close()
+        """Close the connections of the openai client terse created.
+
+        A client you passed in is yours: terse never closes it (close it yourself).
+        """
+        if self._owns_openai:
+            self._openai.close()
 
     def __enter__(self) -> Client:
         return self
@@ -318,6 +332,9 @@ class Client(_Base):
             if isinstance(op, Sleep):
                 time.sleep(op.seconds)
                 result = None
+            elif isinstance(op, (NewAttempt, ReasoningDelta)):
+                yield op  # an event of the flow's own (a new attempt, replayed reasoning)
+                result = None
             elif op.endpoint in ("get", "apply-template"):
                 result = self._perform_aux(op)
             else:
@@ -328,7 +345,7 @@ class Client(_Base):
     def _perform_aux(self, call: Call) -> Outcome:
         method, kwargs = self._aux_args(call)
         send = getattr(self._openai, method)
-        until = _aux_until(call)
+        until = aux_until(call, time.monotonic())
         pump = Pump()
         pump.start(lambda p: p.put(_Result(send(**kwargs))))
         try:
@@ -442,11 +459,3 @@ def _request(resource: Any, kwargs: dict[str, Any], pump: Pump) -> None:
                 return
             pump.put(chunk)
         pump.read_all = True
-
-
-def _aux_until(call: Call) -> float | None:
-    """A probe's or template request's bound: its own timeout in total, and the deadline."""
-    until = None if call.timeout is None else time.monotonic() + call.timeout
-    if call.deadline_at is not None:
-        until = call.deadline_at if until is None else min(until, call.deadline_at)
-    return until

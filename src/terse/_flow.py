@@ -42,7 +42,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._formats import FORMATS
-from ._results import Answer, Attempt, BudgetReport, ServerInfo, Usage
+from ._results import Answer, Attempt, BudgetReport, NewAttempt, ReasoningDelta, ServerInfo, Usage
 from ._retry import reask_messages
 from ._split import Split
 
@@ -92,7 +92,9 @@ class Call:
     (``/completions``), ``"beta-chat"`` (DeepSeek's ``/beta/chat/completions``),
     ``"apply-template"`` (llama.cpp, POST at the server root) or ``"get"`` (GET ``path``
     at the server root). The driver streams when ``stream`` is set and stops reading when
-    the `Assembler` reports the ``limit`` reached.
+    the `Assembler` reports the ``limit`` reached. ``timeout`` is what openai takes per
+    request (seconds, an ``openai.Timeout``, or None for none); ``headers`` and ``query``
+    are the call's ``extra_headers`` and ``extra_query``, sent with every request it makes.
     """
 
     endpoint: str
@@ -104,9 +106,11 @@ class Call:
     thinking_disabled: bool = False
     prefill: str | None = None
     path: str = ""
-    timeout: float | None = None
+    timeout: Any = None
     deadline_at: float | None = None
     """The call's deadline on the monotonic clock: the driver stops waiting then."""
+    headers: Mapping[str, str] | None = None
+    query: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,8 @@ class Sleep:
     seconds: float
 
 
-Op = Call | Sleep
+Op = Call | Sleep | NewAttempt | ReasoningDelta
+"""What the flow yields: requests and sleeps to perform, events to pass on to the stream."""
 
 
 @dataclass
@@ -144,7 +149,9 @@ class Settings:
     budget: Budget | None = None
     repair_budget: Budget | str | None = "same"
     deadline: float | None = None
-    timeout: float | None = 600.0
+    timeout: Any = 600.0
+    headers: Mapping[str, str] | None = None
+    query: Mapping[str, object] | None = None
     max_total_tokens: int | None = None
     family: ModelFamily | None = None
     thinking_open: bool | None = None
@@ -224,6 +231,7 @@ class _Run:
         self.spent = Usage()
         self.reasoning: list[str] = []
         self.capped_by_total = False  # a request's max_tokens was lowered by max_total_tokens
+        self.try_number = 1
 
     @property
     def dialect(self) -> Dialect:
@@ -237,9 +245,15 @@ class _Run:
             remaining = self.deadline_at - self.clock()
             if remaining <= 0:
                 raise self.exhausted("deadline", None)
-            timeout = remaining if timeout is None else min(timeout, remaining)
+            timeout = _clamp_timeout(timeout, remaining)
         started = self.clock()
-        out: Outcome = yield replace(op, timeout=timeout, deadline_at=self.deadline_at)
+        out: Outcome = yield replace(
+            op,
+            timeout=timeout,
+            deadline_at=self.deadline_at,
+            headers=self.s.headers,
+            query=self.s.query,
+        )
         if out.dialect_hint and self.memo.dialect in (None, GENERIC):
             self.memo.dialect = dialect_named(out.dialect_hint)
         if out.close_only:
@@ -320,7 +334,7 @@ class _Run:
             body["max_tokens"] = self.token_cap(wanted)
         if stream:
             body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         else:
             body.pop("stream", None)
         if self.native(budget):
@@ -385,6 +399,8 @@ class _Run:
                     raise self.exhausted("deadline", exc) from exc
                 if s.max_total_tokens is not None and self.spent.total_tokens >= s.max_total_tokens:
                     raise self.exhausted("tokens", exc) from exc
+                self.try_number += 1
+                yield NewAttempt(self.try_number, _outcome_name_of(exc), exc)
                 if delay > 0:
                     yield Sleep(delay)
                 state.prepare_for_next_attempt()
@@ -579,6 +595,13 @@ class _Run:
             if out.error is None and not out.cut:
                 self.reasoning.append(out.reasoning)
                 return out, method
+            if stream and (out.text or out.reasoning):
+                # This conclusion streamed text and failed; the next method starts the
+                # answer again: void what was shown and replay the reasoning that stands.
+                yield NewAttempt(self.try_number, "conclude", out.error)
+                shown = "".join(self.reasoning)
+                if shown:
+                    yield ReasoningDelta(shown)
             if isinstance(out.error, TransportError) and not (
                 isinstance(out.error, ServerError) and 400 <= out.error.status < 500
             ):
@@ -607,6 +630,47 @@ class _Run:
         )
         self.reasoning.append(out.reasoning)
         return out
+
+
+def _outcome_name_of(exc: BaseException) -> str:
+    names = {
+        ThinkingTruncated: "thinking_truncated",
+        AnswerTruncated: "answer_truncated",
+        ExtractionError: "invalid",
+        ServerError: "server",
+        TransportError: "transport",
+    }
+    for cls, name in names.items():
+        if isinstance(exc, cls):
+            return name
+    return "no_answer"
+
+
+def _clamp_timeout(timeout: Any, remaining: float) -> Any:
+    """openai's per-request timeout, no longer than what is left of the call's deadline."""
+    if timeout is None:
+        return remaining
+    if isinstance(timeout, (int, float)):
+        return min(float(timeout), remaining)
+    parts = {k: getattr(timeout, k, None) for k in ("connect", "read", "write", "pool")}
+    clamped = {k: remaining if v is None else min(v, remaining) for k, v in parts.items()}
+    return type(timeout)(**clamped)  # an httpx/httpx2 Timeout
+
+
+def aux_until(call: Call, now: float) -> float | None:
+    """When a probe or template request gives up: its own timeout in total, and the deadline.
+
+    ``call.timeout`` is openai's (seconds, or an httpx ``Timeout`` whose longest part counts).
+    """
+    t = call.timeout
+    if t is not None and not isinstance(t, (int, float)):
+        parts = [getattr(t, k, None) for k in ("connect", "read", "write", "pool")]
+        known = [float(v) for v in parts if v is not None]
+        t = max(known) if known else None
+    until = None if t is None else now + float(t)
+    if call.deadline_at is not None:
+        until = call.deadline_at if until is None else min(until, call.deadline_at)
+    return until
 
 
 def ask_flow(

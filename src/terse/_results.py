@@ -13,6 +13,7 @@ __all__ = [
     "Attempt",
     "BudgetReport",
     "Final",
+    "NewAttempt",
     "ReasoningDelta",
     "ServerInfo",
     "StreamEvent",
@@ -248,10 +249,34 @@ class AnswerDelta(_TextEvent):
 
 
 @dataclass(frozen=True)
+class NewAttempt:
+    """The call starts over: everything streamed before this event is void.
+
+    Sent in a stream before the first delta of a retry — after an answer that did not
+    validate (a re-ask), a dropped or failed request, or no answer. The reasoning and
+    answer text shown so far belong to a failed try: clear them and show the deltas that
+    follow. (A thinking budget's conclusion is not a new attempt: its answer continues the
+    reasoning already shown.) `Final` holds the reasoning and answer of the last try only.
+
+    Attributes:
+        number: The try that starts now (2 for the first retry).
+        reason: Why the previous try failed, as in `Attempt.outcome` (``"invalid"``,
+            ``"server"``, ``"transport"``, ``"no_answer"``, ``"answer_truncated"``,
+            ``"thinking_truncated"``), or ``"conclude"`` when a budget conclusion that had
+            started an answer failed and the next way to conclude starts it again.
+        error: The error that ended the previous try.
+    """
+
+    number: int
+    reason: str
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
 class Final(Generic[T]):
     """The last event of a stream: the complete `Answer`."""
 
     answer: Answer[T]
 
 
-StreamEvent = ReasoningDelta | AnswerDelta | Final[Any]
+StreamEvent = ReasoningDelta | AnswerDelta | NewAttempt | Final[Any]

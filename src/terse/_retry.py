@@ -1,13 +1,14 @@
 """Retry policy in tenacity's vocabulary, and the cheap re-ask.
 
-terse retries with tenacity's own strategy objects: pass ``stop=`` and ``wait=`` (any
-tenacity ``stop_*``/``wait_*``, combined with ``|`` and ``+``) and ``retry=`` (any
-predicate over a `tenacity.RetryCallState`). The predicates below name terse's failure
-kinds::
+terse retries with tenacity's own strategy objects, gathered in one `RetryPolicy`:
+``stop`` and ``wait`` (any tenacity ``stop_*``/``wait_*``, combined with ``|`` and ``+``)
+and ``retry`` (any predicate over a `tenacity.RetryCallState`). The predicates below name
+terse's failure kinds::
 
     from tenacity import stop_after_attempt, stop_after_delay
-    client.ask(..., stop=stop_after_attempt(4) | stop_after_delay(60),
-               retry=terse.retry_if_transport | terse.retry_if_invalid)
+    client.ask(..., retry_policy=terse.RetryPolicy(
+        stop=stop_after_attempt(4) | stop_after_delay(60),
+        retry=terse.retry_if_transport | terse.retry_if_invalid))
 
 The openai client's own retry loop is switched off for terse's requests, so nothing is
 retried twice.
@@ -15,7 +16,8 @@ retried twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tenacity import RetryCallState, retry_if_exception, wait_exponential, wait_random
@@ -31,10 +33,12 @@ from ._exceptions import (
     ServerError,
     ThinkingTruncated,
     TransportError,
+    UsageError,
 )
 
 __all__ = [
     "DEFAULT_RETRY",
+    "RetryPolicy",
     "reask_messages",
     "retry_if_invalid",
     "retry_if_no_answer",
@@ -100,6 +104,43 @@ class wait_retry_after(wait_base):
         if exc is not None and not isinstance(exc, TransportError):
             return 0.0  # a re-ask after a bad answer has nothing to wait for
         return float(self.fallback(retry_state))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a call retries, in tenacity's vocabulary: ``retry_policy=terse.RetryPolicy(...)``.
+
+    Args:
+        stop: When to give up — any tenacity stop (``stop_after_attempt(4) |
+            stop_after_delay(60)``). Left out: ``max_retries`` decides (default 2 retries).
+        wait: How long to wait before a retry — any tenacity wait. Left out:
+            `wait_retry_after` (``Retry-After`` honoured, backoff after faults, none
+            before a re-ask).
+        retry: Which failures to retry — a predicate over a `tenacity.RetryCallState`
+            (`retry_if_transport`, `retry_if_invalid`, … combined with ``|``). Left out:
+            `DEFAULT_RETRY`.
+
+    Why one object under its own keyword: ``stop`` is also OpenAI's stop sequences, a
+    ``chat.completions.create`` parameter, and terse keeps every create() name with
+    OpenAI's meaning (``ask(..., stop=["\\n\\n"])`` sends stop sequences). No OpenAI API
+    has a ``retry_policy`` parameter, so it cannot collide, and tenacity's own names live
+    inside it unchanged. It is not a ``tenacity.Retrying``: that one's defaults retry
+    every exception forever, and its hooks (``before_sleep``, ``sleep``, ``reraise``) have
+    no place in terse's loop, which sleeps, accounts and re-asks itself.
+    ``max_retries=N`` stays the shorthand for ``stop=stop_after_attempt(N + 1)``.
+    """
+
+    stop: Callable[[RetryCallState], bool] | None = None
+    wait: Callable[[RetryCallState], float] | None = None
+    retry: Callable[[RetryCallState], bool] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("stop", "wait", "retry"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise UsageError(
+                    f"RetryPolicy({name}=...) takes a tenacity strategy, not {value!r}"
+                )
 
 
 def reask_messages(

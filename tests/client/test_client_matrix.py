@@ -51,9 +51,11 @@ def run(mode: str, srv: FakeServer, prompt: str = "capital?", **kwargs: Any) -> 
 
 
 def check_events(events: list[terse.StreamEvent]) -> terse.Answer[Any]:
-    """The streamed pieces add up to the final answer, and no reasoning is in them."""
+    """The pieces since the last NewAttempt add up to the final answer; no reasoning in them."""
     assert isinstance(events[-1], terse.Final)
     answer: terse.Answer[Any] = events[-1].answer
+    restarts = [i for i, e in enumerate(events) if isinstance(e, terse.NewAttempt)]
+    events = events[restarts[-1] + 1 :] if restarts else events
     pieces = [e.text for e in events if isinstance(e, terse.AnswerDelta)]
     thoughts = [e.text for e in events if isinstance(e, terse.ReasoningDelta)]
     assert "".join(pieces).strip() == answer.text
@@ -153,7 +155,7 @@ def test_empty_answer_after_a_normal_stop_is_no_answer(mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_extra_request_fields_pass_through(mode: str) -> None:
     with FakeServer(dialect="vllm") as srv:
-        run(mode, srv, temperature=0, top_k=3, chat_template_kwargs={"x": 1})
+        run(mode, srv, temperature=0, extra_body={"top_k": 3, "chat_template_kwargs": {"x": 1}})
         body = srv.requests[-1].body
     assert body is not None
     assert body["temperature"] == 0

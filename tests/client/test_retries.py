@@ -26,7 +26,9 @@ class Count(BaseModel):
 def ask(mode: str, srv: FakeServer, **kwargs: Any) -> terse.Answer[Any]:
     opts: dict[str, Any] = {"model": "m", "timeout": 5.0}
     opts.update(kwargs.pop("client", {}))
-    kwargs.setdefault("wait", wait_none())
+    policy: dict[str, Any] = kwargs.pop("policy", {})
+    policy.setdefault("wait", wait_none())
+    kwargs["retry_policy"] = terse.RetryPolicy(**policy)
     if mode == "sync":
         with terse.Client(base_url=srv.base_url, **opts) as client:
             return client.ask("How many?", **kwargs)
@@ -51,7 +53,9 @@ def test_500_then_429_then_success(mode: str) -> None:
     with FakeServer(dialect="vllm") as srv:
         srv.push(Fail(500), Fail(429, retry_after=0.3), Reply(reasoning=REASONING, answer="7"))
         t0 = time.monotonic()
-        answer = ask(mode, srv, response_model=int, wait=terse.wait_retry_after(wait_none()))
+        answer = ask(
+            mode, srv, response_model=int, policy={"wait": terse.wait_retry_after(wait_none())}
+        )
         elapsed = time.monotonic() - t0
         gens = generations(srv)
     assert answer.value == 7
@@ -140,7 +144,7 @@ def test_tenacity_stop_objects_are_honoured() -> None:
     with FakeServer(dialect="vllm") as srv:
         srv.default = Fail(500)
         with pytest.raises(terse.RetriesExhausted) as info:
-            ask("sync", srv, stop=stop_after_attempt(2))
+            ask("sync", srv, policy={"stop": stop_after_attempt(2)})
     assert len(info.value.attempts) == 2
 
 
@@ -191,7 +195,7 @@ def test_answer_truncation_retry_doubles_the_allowance() -> None:
     with FakeServer(dialect="vllm") as srv:
         srv.push(Reply(answer="one two three four five six seven eight", finish_reason="length"))
         srv.push(Reply(answer="one two three"))
-        answer = ask("sync", srv, retry=terse.retry_if_truncated, max_retries=1)
+        answer = ask("sync", srv, policy={"retry": terse.retry_if_truncated}, max_retries=1)
         gens = generations(srv)
     assert answer.text == "one two three"
     assert gens[1].body["max_tokens"] > 0
