@@ -278,14 +278,18 @@ class AsyncClient(_Base):
 
     async def _perform_aux(self, call: Call) -> Outcome:
         method, kwargs = self._aux_args(call)
-        try:
-            text = await getattr(self._openai, method)(**kwargs)
-        except Exception as exc:
-            mapped = _map_error(exc)
-            if mapped is None:
-                raise
-            return _aux_outcome(None, mapped)
-        return _aux_outcome(text, None)
+        for retry_stale in (True, False):  # a stale keep-alive is resent once, as in _perform
+            try:
+                text = await getattr(self._openai, method)(**kwargs)
+            except Exception as exc:
+                if retry_stale and _stale_connection(exc):
+                    continue
+                mapped = _map_error(exc)
+                if mapped is None:
+                    raise
+                return _aux_outcome(None, mapped)
+            return _aux_outcome(text, None)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _perform(
         self, call: Call, settings: Settings, box: list[Outcome]

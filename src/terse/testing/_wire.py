@@ -114,6 +114,10 @@ class Dialect:
         errors: Error body style, a key of ``ERROR_STYLES``.
         endpoints: ``(method, path)`` to handler name; every other path is a 404.
         stream_preamble: Bytes sent before the first ``data:`` line (OpenRouter's comment).
+        stale_keep_alive: A request that arrives on a kept-alive connection which already
+            served one is dropped unanswered and the connection closed: llama-server's
+            stale keep-alive (it closes connections it advertised as kept alive), made
+            deterministic. Off in every built-in row; set it on a row of your own.
     """
 
     name: str
@@ -142,6 +146,7 @@ class Dialect:
     prefill_echo: bool = False
     budget: Budget | None = None
     stream_preamble: bytes = b""
+    stale_keep_alive: bool = False
 
 
 _THINK = ("<think>\n", "\n</think>\n\n")
