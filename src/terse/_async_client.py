@@ -16,7 +16,7 @@ from ._assemble import Outcome
 from ._base import UNSET, T, _aux_outcome, _Base, _map_error, _stale_connection
 from ._budget import Budget
 from ._exceptions import ProtocolError, UsageError
-from ._flow import Call, Settings, Sleep, probe_flow
+from ._flow import Call, Settings, Sleep
 from ._results import (
     Answer,
     AnswerDelta,
@@ -222,9 +222,15 @@ class AsyncClient(_Base):
         )
         return AsyncAnswerStream(self._drive(settings))
 
-    async def probe(self) -> ServerInfo:
-        """Ask the server what it is (``/props``, ``/server_info``, ``/version``)."""
-        flow = probe_flow()
+    async def probe(self, *, generate: bool = False) -> ServerInfo:
+        """Ask the server what it is (``/props``, ``/server_info``, ``/version``, …).
+
+        ``ServerInfo.evidence`` says, per finding, whether the server showed it or terse
+        assumed it. ``generate=True`` adds one tiny test generation (with the client's model,
+        or the first one ``/v1/models`` lists) that shows where the server puts reasoning and
+        whether vLLM's native budget is really there.
+        """
+        flow = self._probe_flow(generate)
         result: Any = None
         try:
             while True:

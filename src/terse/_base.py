@@ -216,11 +216,16 @@ class _Base:
             # needs to know whether the template opens thinking, or it must hold the text.
             wants = settings.budget is not None or settings.stream
             if wants and memo.dialect is None and memo.info is None:
-                info = yield from probe_flow()
+                info = yield from probe_flow(url_hint=detect_from_url(self.base_url))
                 self._learn(info)
             return (yield from ask_flow(settings, memo))
 
         return run()
+
+    def _probe_flow(self, generate: bool) -> Any:
+        return probe_flow(
+            url_hint=detect_from_url(self.base_url), model=self._model, generate=generate
+        )
 
     def _learn(self, info: ServerInfo) -> None:
         self._memo.info = info
@@ -276,6 +281,13 @@ class _Base:
         options: dict[str, Any] = {"timeout": call.timeout}
         if call.endpoint == "get":
             return "get", {"path": self.root_url + call.path, "cast_to": str, "options": options}
+        if call.endpoint == "probe-chat":  # a raw chat whose JSON body the probe reads
+            return "post", {
+                "path": self.base_url + "/chat/completions",
+                "cast_to": str,
+                "body": dict(call.body or {}),
+                "options": options,
+            }
         return "post", {
             "path": self.root_url + "/apply-template",
             "cast_to": str,

@@ -28,7 +28,7 @@ from ._budget import (
     prefix_messages,
     raw_prompt,
 )
-from ._dialects import GENERIC, Dialect, ModelFamily, dialect_named
+from ._dialects import GENERIC, Dialect, ModelFamily, detect_from_response, dialect_named
 from ._exceptions import (
     AnswerTruncated,
     ExtractionError,
@@ -45,6 +45,7 @@ from ._formats import FORMATS
 from ._results import Answer, Attempt, BudgetReport, ServerInfo, Usage
 from ._retry import reask_messages
 from ._split import Split
+from ._tokens import count_tokens
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -326,6 +327,7 @@ class _Run:
         return (
             budget is not None
             and budget.tokens is not None
+            and budget.tokens > 0  # 0 is "thinking off": the switch, never a 0-token budget
             and budget.native
             and budget.on_exceed == "conclude"
             and self.memo.native_ok
@@ -399,8 +401,14 @@ class _Run:
         thinking_off: bool = False,
     ) -> Generator[Op, Any, Answer[Any]]:
         s = self.s
-        stream = s.stream or budget is not None
         can_off = s.family is None or s.family.can_disable
+        off = budget if budget is not None and budget.tokens == 0 else None
+        if off is not None:
+            # thinking_budget=0: "do not think". The server's own switch, no budget to guard
+            # (a template that ignores the switch must not have its answer cut as thinking).
+            budget, thinking_off = None, True
+            answer_tokens = answer_tokens or off.answer_tokens
+        stream = s.stream or budget is not None
         patch = self.dialect.disable_thinking if thinking_off and can_off else None
         self.reasoning = []
         out: Outcome
@@ -435,6 +443,14 @@ class _Run:
             raise out.error
         self.reasoning.append(out.reasoning)
         report = None
+        if off is not None:
+            report = BudgetReport(
+                reasoning_tokens=out.reasoning_tokens,
+                limit_tokens=0,
+                limit_seconds=off.seconds,
+                strategy="off",
+                method="switch" if patch is not None else None,
+            )
         if budget is not None:
             report = BudgetReport(
                 hit=out.cut,
@@ -617,59 +633,182 @@ _PROBES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/props", "llamacpp", ("build_info", "default_generation_settings", "chat_template")),
     ("/server_info", "sglang", ("reasoning_parser", "model_path", "enable_strict_thinking")),
     ("/version", "vllm", ("version",)),
+    ("/api/version", "ollama", ("version",)),
 )
 
+# ``owned_by`` of the first /v1/models entry that names the server.
+_OWNERS = {
+    "vllm": "vllm",
+    "sglang": "sglang",
+    "llamacpp": "llamacpp",
+    "ollama": "ollama",
+    "deepseek": "deepseek",
+}
 
-def probe_flow() -> Generator[Op, Any, ServerInfo]:
-    """Ask the server what it is: llama.cpp ``/props``, SGLang ``/server_info``, vLLM ``/version``."""
-    for path, name, keys in _PROBES:
+PROBE_PROMPT = "Reply with the single word OK."
+PROBE_TOKENS = 48
+"""Cap of the probe's one test generation (only with ``generate=True``)."""
+
+
+def _reasoning_shape(body: Any) -> str | None:
+    """Where a non-streamed chat response put the reasoning: field, inline, close-only, none."""
+    choices = body.get("choices") if isinstance(body, Mapping) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        return None
+    message = choices[0].get("message")
+    if not isinstance(message, Mapping):
+        return None
+    if any(isinstance(message.get(k), str) and message[k] for k in _REASONING_FIELDS):
+        return "field"
+    content = message.get("content")
+    text = content.lstrip() if isinstance(content, str) else ""
+    if text.startswith(tuple(o for f in FORMATS for o in f.opens)):
+        return "inline"
+    if any(c in text for f in FORMATS if not f.word_delimiters for c in f.closes):
+        return "close-only"
+    return "none"
+
+
+_REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
+_PROBE_BUDGET = 2  # vLLM's native budget in the probe's generation: is it honoured?
+
+
+def _reasoning_text(body: Any) -> str:
+    try:
+        message = body["choices"][0]["message"]
+        return str(next(message[k] for k in _REASONING_FIELDS if isinstance(message.get(k), str)))
+    except (KeyError, IndexError, TypeError, StopIteration):
+        return ""
+
+
+def probe_flow(
+    *, url_hint: str | None = None, model: str | None = None, generate: bool = False
+) -> Generator[Op, Any, ServerInfo]:
+    """Ask the server what it is, and say for each finding whether it was verified.
+
+    GETs llama.cpp ``/props``, SGLang ``/server_info``, vLLM ``/version``, Ollama
+    ``/api/version``, then ``/v1/models``. With ``generate`` (and a model, given or the
+    first one listed), one tiny non-streamed chat shows where the server puts reasoning
+    (a reasoning field, inline tags, a close tag only) and which server answered; on vLLM
+    it carries ``thinking_token_budget`` so a 400 proves there is no native budget.
+    """
+    evidence: dict[str, str] = {}
+    name: str | None = None
+    body: Mapping[str, Any] = {}
+    for path, candidate, keys in _PROBES:
         out: Outcome = yield Call("get", path=path, purpose="probe", timeout=PROBE_TIMEOUT)
-        body = out.body
-        if out.error is not None or not isinstance(body, Mapping):
+        got = out.body
+        if out.error is not None or not isinstance(got, Mapping):
             continue
-        if not any(k in body for k in keys):
+        key = next((k for k in keys if k in got), None)
+        if key is None:
             continue
-        dialect = dialect_named(name)
-        template = body.get("chat_template")
-        thinking_open = None
-        if name == "llamacpp":
-            # Render a one-message chat: does the generation prompt open a think block?
-            probe = {"messages": [{"role": "user", "content": "hi"}]}
-            rendered: Outcome = yield Call(
-                "apply-template", probe, purpose="probe", timeout=PROBE_TIMEOUT
-            )
-            prompt = rendered.body.get("prompt") if isinstance(rendered.body, Mapping) else None
-            if isinstance(prompt, str):
-                thinking_open = prompt.rstrip().endswith(_OPENERS)
-        if thinking_open is None and isinstance(template, str):
-            tail = template.rstrip()[-80:]
-            thinking_open = "<think>" in tail and "</think>" not in tail
-        native: bool | None = dialect.native_budget is not None
-        if name == "sglang":
-            native = bool(body.get("enable_strict_thinking"))
-        version = body.get("version") or body.get("build_info")
-        return ServerInfo(
-            dialect=name,
-            label=dialect.label,
-            version=str(version) if version is not None else None,
-            native_budget=native,
-            template_opens_thinking=thinking_open,
-            raw=dict(body),
-        )
-    models: Outcome = yield Call("get", path="/v1/models", purpose="probe", timeout=PROBE_TIMEOUT)
-    owner = None
+        name, body = candidate, got
+        evidence["dialect"] = f"verified: GET {path} answered with {key!r}"
+        break
+    listed: str | None = None
+    models = Outcome("", "", True, None, Usage(), 0)
+    if name is None or (generate and not model):
+        models = yield Call("get", path="/v1/models", purpose="probe", timeout=PROBE_TIMEOUT)
     if isinstance(models.body, Mapping):
         data = models.body.get("data")
         if isinstance(data, list) and data and isinstance(data[0], Mapping):
-            owner = data[0].get("owned_by")
-    known = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llamacpp", "ollama": "ollama"}
-    found = known.get(str(owner).lower()) if owner else None
-    dialect = dialect_named(found) if found else GENERIC
+            owner = str(data[0].get("owned_by") or "").lower()
+            ident = data[0].get("id")
+            listed = ident if isinstance(ident, str) and ident else None
+            if name is None and owner in _OWNERS:
+                name = _OWNERS[owner]
+                evidence["dialect"] = f"verified: GET /v1/models says owned_by={owner!r}"
+    if name is None and url_hint is not None:
+        name = url_hint
+        evidence["dialect"] = "assumed: from the URL alone"
+    if name is None:
+        evidence["dialect"] = "assumed: no native endpoint answered (a generic server)"
+    dialect = dialect_named(name) if name else GENERIC
+    template = body.get("chat_template")
+    thinking_open: bool | None = None
+    if name == "llamacpp":
+        # Render a one-message chat: does the generation prompt open a think block?
+        probe = {"messages": [{"role": "user", "content": "hi"}]}
+        rendered: Outcome = yield Call(
+            "apply-template", probe, purpose="probe", timeout=PROBE_TIMEOUT
+        )
+        prompt = rendered.body.get("prompt") if isinstance(rendered.body, Mapping) else None
+        if isinstance(prompt, str):
+            thinking_open = prompt.rstrip().endswith(_OPENERS)
+            evidence["template_opens_thinking"] = "verified: POST /apply-template rendered a chat"
+    if thinking_open is None and isinstance(template, str):
+        tail = template.rstrip()[-80:]
+        thinking_open = "<think>" in tail and "</think>" not in tail
+        evidence["template_opens_thinking"] = "assumed: from the end of /props chat_template"
+    native: bool | None = dialect.native_budget is not None
+    if name == "sglang":
+        native = bool(body.get("enable_strict_thinking"))
+        evidence["native_budget"] = "verified: /server_info enable_strict_thinking"
+    elif name == "vllm":
+        native = None  # refused with a 400 unless the server has a reasoning config
+        evidence["native_budget"] = (
+            "unknown: vLLM refuses thinking_token_budget without --reasoning-config; "
+            "terse tries it once and falls back (probe with a generation to check)"
+        )
+    elif native:
+        evidence["native_budget"] = "assumed: this server's builds honour the request field"
+    else:
+        evidence["native_budget"] = f"assumed: {dialect.label} has none (terse counts and cuts)"
+    reasoning: str | None = None
+    model = model or listed
+    if generate and model:
+        ask: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": "user", "content": PROBE_PROMPT}],
+            "max_tokens": PROBE_TOKENS,
+        }
+        fields = native_budget_fields(dialect, _PROBE_BUDGET) if name == "vllm" else {}
+        gen: Outcome = yield Call(
+            "probe-chat", {**ask, **fields}, purpose="probe", timeout=PROBE_TIMEOUT
+        )
+        err = gen.error
+        if fields:
+            if isinstance(err, ServerError) and is_native_budget_refusal(err.status, err.message):
+                native = False
+                evidence["native_budget"] = "verified: refused with a 400 (no reasoning config)"
+                gen = yield Call("probe-chat", ask, purpose="probe", timeout=PROBE_TIMEOUT)
+                err = gen.error
+            elif err is None:
+                thought = _reasoning_text(gen.body)
+                native = count_tokens(thought) <= _PROBE_BUDGET + NATIVE_SLACK
+                if not native:
+                    evidence["native_budget"] = "verified: accepted, but thinking ran past it"
+                elif thought:
+                    evidence["native_budget"] = "verified: the test's thinking stopped at it"
+                else:
+                    evidence["native_budget"] = "assumed: accepted (the test did not think)"
+        if err is None:
+            reasoning = _reasoning_shape(gen.body)
+            evidence["reasoning"] = f"verified: a {PROBE_TOKENS}-token test generation"
+            hinted = detect_from_response(gen.body) if isinstance(gen.body, Mapping) else None
+            if hinted is not None and not evidence["dialect"].startswith("verified"):
+                name, dialect = hinted, dialect_named(hinted)
+                evidence["dialect"] = "verified: recognised in a test generation's response"
+            if reasoning == "close-only" and thinking_open is None:
+                thinking_open = True
+                evidence["template_opens_thinking"] = "verified: the output had a close tag only"
+        else:
+            evidence["reasoning"] = f"unknown: the test generation failed ({err})"
+    elif generate:
+        evidence["reasoning"] = "unknown: no model to test with (give one)"
+    else:
+        evidence["reasoning"] = "unknown: not generated (probe with a generation to see)"
+    for fact in ("template_opens_thinking",):
+        evidence.setdefault(fact, "unknown")
+    version = body.get("version") or body.get("build_info")
     return ServerInfo(
         dialect=dialect.name,
         label=dialect.label,
-        version=None,
-        native_budget=None,
-        template_opens_thinking=None,
-        raw=dict(models.body) if isinstance(models.body, Mapping) else {},
+        version=str(version) if version is not None else None,
+        native_budget=native,
+        template_opens_thinking=thinking_open,
+        raw=dict(body) if body else (dict(models.body) if isinstance(models.body, Mapping) else {}),
+        reasoning=reasoning,
+        evidence=evidence,
     )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import terse
-from terse.testing import DIALECTS, FakeServer, Runaway
+from terse.testing import DIALECTS, FakeServer, Reply, Runaway
 
 MODES = ["sync", "async"]
 STALE = dataclasses.replace(DIALECTS["llamacpp"], name="llamacpp-stale", stale_keep_alive=True)
@@ -71,3 +71,200 @@ def test_budget_conclusion_survives_stale_keep_alives(mode: str) -> None:
     assert answer.budget.method == "llamacpp-completion"
     assert paths.count("/apply-template") == 2  # the probe's and the conclusion's
     assert all(a.outcome in ("ok", "budget") for a in answer.attempts), answer.attempts
+
+
+# --- 11: thinking_budget=0 means "do not think" -----------------------------------------------
+
+THOUGHT = "Let me think about six times seven."
+
+
+def ask_with_client(mode: str, srv: FakeServer, **kwargs: Any) -> tuple[Any, str | None]:
+    """ask(), and the dialect the client ended up speaking."""
+    opts: dict[str, Any] = {"model": kwargs.pop("model", "test-model"), "timeout": 10.0}
+    if mode == "sync":
+        with terse.Client(base_url=srv.base_url, **opts) as client:
+            return client.ask("What is 6 x 7?", **kwargs), client.dialect
+
+    async def go() -> tuple[Any, str | None]:
+        async with terse.AsyncClient(base_url=srv.base_url, **opts) as client:
+            return await client.ask("What is 6 x 7?", **kwargs), client.dialect
+
+    return asyncio.run(go())
+
+
+def contains(body: Any, fields: Any) -> bool:
+    """Whether every (nested) field of ``fields`` is in ``body`` with the same value."""
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            if not isinstance(body.get(key), dict) or not contains(body[key], value):
+                return False
+        elif body.get(key) != value:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_budget_zero_switches_thinking_off_with_the_servers_switch(dialect: str, mode: str) -> None:
+    from terse._dialects import dialect_named
+
+    with FakeServer(dialect=dialect) as srv:
+        srv.push(Reply(reasoning=THOUGHT, answer="42"))
+        answer, spoken = ask_with_client(mode, srv, thinking_budget=0)
+        srv.wait_idle()
+        gens = [r for r in srv.requests if r.script is not None or r.continuation]
+    (gen,) = gens  # one request: no cut, no conclusion
+    body = gen.body or {}
+    assert spoken is not None
+    assert contains(body, dialect_named(spoken).disable_thinking), body
+    for native in ("reasoning_budget_tokens", "thinking_token_budget", "custom_params"):
+        assert native not in body
+    assert body["max_tokens"] == terse.Budget(tokens=0).answer_tokens
+    assert gen.reasoning_tokens == 0  # the fake honours every known switch
+    assert answer.text == "42"
+    assert answer.reasoning == ""
+    assert answer.budget == terse.BudgetReport(limit_tokens=0, strategy="off", method="switch")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_budget_zero_for_a_model_that_cannot_stop_thinking_asks_plainly(mode: str) -> None:
+    with FakeServer(dialect="vllm") as srv:
+        srv.push(Reply(reasoning=THOUGHT, answer="42"))
+        answer, _ = ask_with_client(mode, srv, model="openai/gpt-oss-20b", thinking_budget=0)
+        srv.wait_idle()
+        (gen,) = [r for r in srv.requests if r.script is not None]
+    body = gen.body or {}
+    assert "chat_template_kwargs" not in body
+    assert "reasoning_effort" not in body
+    assert answer.text == "42"
+    assert answer.reasoning == THOUGHT
+    assert answer.budget is not None
+    assert (answer.budget.strategy, answer.budget.method) == ("off", None)
+
+
+def test_budget_zero_is_also_the_repair_turns_thinking_off_and_negative_is_refused() -> None:
+    assert terse.Budget(tokens=0).tokens == 0
+    with pytest.raises(terse.UsageError, match=">= 0"):
+        terse.Budget(tokens=-1)
+    with FakeServer(dialect="vllm") as srv:
+        srv.push(
+            Reply(reasoning=THOUGHT, answer="forty-two"), Reply(reasoning=THOUGHT, answer="42")
+        )
+        answer = ask("sync", srv, response_model=int, repair_budget=0)
+        srv.wait_idle()
+        first, repair = [r.body or {} for r in srv.requests if r.script is not None]
+    assert answer.value == 42
+    assert "chat_template_kwargs" not in first
+    assert repair["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+# --- 12: a probe says what it verified and what it assumed ------------------------------------
+
+PROBES = [
+    # (fake dialect, FakeServer options, generate, dialect, native budget, reasoning, verified)
+    ("deepseek", {}, False, "deepseek", False, None, {"dialect"}),
+    ("ollama", {}, False, "ollama", False, None, {"dialect"}),
+    ("ollama", {}, True, "ollama", False, "field", {"dialect", "reasoning"}),
+    ("inline", {}, False, "openai-compatible", False, None, set()),
+    ("inline", {}, True, "openai-compatible", False, "inline", {"reasoning"}),
+    (
+        "inline-close-only",
+        {},
+        True,
+        "openai-compatible",
+        False,
+        "close-only",
+        {"reasoning", "template_opens_thinking"},
+    ),
+    ("vllm", {}, False, "vllm", None, None, {"dialect"}),
+    ("vllm", {}, True, "vllm", False, "field", {"dialect", "native_budget", "reasoning"}),
+    (
+        "vllm",
+        {"vllm_reasoning_config": True},
+        True,
+        "vllm",
+        True,
+        "field",
+        {"dialect", "native_budget", "reasoning"},
+    ),
+    ("vllm-old", {}, True, "vllm", False, "field", {"dialect", "native_budget", "reasoning"}),
+    ("sglang", {}, False, "sglang", False, None, {"dialect", "native_budget"}),
+    ("llamacpp", {}, False, "llamacpp", True, None, {"dialect", "template_opens_thinking"}),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("fake", "options", "generate", "dialect", "native", "reasoning", "verified"), PROBES
+)
+def test_probe_marks_each_finding_verified_or_assumed(
+    fake: str,
+    options: dict[str, Any],
+    generate: bool,
+    dialect: str,
+    native: bool | None,
+    reasoning: str | None,
+    verified: set[str],
+    mode: str,
+) -> None:
+    with FakeServer(dialect=fake, **options) as srv:
+        srv.push(Reply(reasoning="The user wants the word OK. So I say OK.", answer="OK"))
+        if mode == "sync":
+            with terse.Client(base_url=srv.base_url, timeout=10.0) as client:
+                info = client.probe(generate=generate)
+        else:
+
+            async def go() -> terse.ServerInfo:
+                async with terse.AsyncClient(base_url=srv.base_url, timeout=10.0) as client:
+                    return await client.probe(generate=generate)
+
+            info = asyncio.run(go())
+        srv.wait_idle()
+        generated = [r for r in srv.requests if r.path.endswith("/chat/completions")]
+    assert (info.dialect, info.native_budget, info.reasoning) == (dialect, native, reasoning)
+    facts = ("dialect", "native_budget", "template_opens_thinking", "reasoning")
+    assert {f for f in facts if info.verified(f)} == verified, info.evidence
+    for fact in facts:
+        assert info.evidence[fact].startswith(("verified:", "assumed:", "unknown")), info.evidence
+    assert bool(generated) is generate  # no generation unless asked for one
+
+
+def test_probe_takes_a_dialect_from_the_url_only_as_an_assumption() -> None:
+    from terse._assemble import Outcome
+    from terse._exceptions import ServerError
+    from terse._flow import probe_flow
+    from terse._results import Usage
+
+    flow = probe_flow(url_hint="deepseek")
+    not_found = Outcome("", "", True, None, Usage(), 0, error=ServerError(404, "nope", ""))
+    paths = []
+    op = next(flow)
+    try:
+        while True:
+            paths.append(op.path)
+            op = flow.send(not_found)  # nothing at the server answers
+    except StopIteration as stop:
+        info = stop.value
+    assert paths == ["/props", "/server_info", "/version", "/api/version", "/v1/models"]
+    assert info.dialect == "deepseek"
+    assert info.evidence["dialect"] == "assumed: from the URL alone"
+    assert not info.verified("dialect")
+
+
+def test_cli_probe_prints_how_each_finding_is_known(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from terse._cli import main
+
+    with FakeServer(dialect="vllm") as srv:
+        srv.push(Reply(reasoning="The user wants OK and nothing more.", answer="OK"))
+        assert main(["probe", srv.base_url, "--generate", "--json"]) == 0
+        found = json.loads(capsys.readouterr().out)
+        assert main(["probe", srv.base_url]) == 0
+        text = capsys.readouterr().out
+    assert found["dialect"] == "vllm"
+    assert found["native_thinking_budget"] is False
+    assert found["reasoning"] == "field"
+    assert found["evidence"]["native_thinking_budget"].startswith("verified: refused with a 400")
+    assert "native thinking budget   unknown  (unknown: vLLM refuses" in text
+    assert "dialect                  vllm  (verified: GET /version" in text

@@ -60,6 +60,7 @@ _LLAMACPP = {
     ("GET", "/health"): "health",
 }
 _VLLM = {**_OPENAI, ("GET", "/version"): "version"}
+_OLLAMA = {**_OPENAI, ("GET", "/api/version"): "version"}
 _SGLANG = {**_OPENAI, ("GET", "/server_info"): "server_info"}
 # DeepSeek has no legacy completions outside its FIM beta; prefix completion lives on /beta.
 _DEEPSEEK = {
@@ -225,7 +226,9 @@ _ROWS = (
         ("reasoning",),
         model="qwen3:8b",
         errors="ollama",
+        endpoints=_OLLAMA,
         owned_by="library",
+        version="0.12.3",
         role_delta=None,
         reasoning_delta=_m(content=""),
         chunk_extra=_m(system_fingerprint="fp_ollama"),
