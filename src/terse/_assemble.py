@@ -27,8 +27,9 @@ from ._exceptions import (
     TerseError,
     ThinkingTruncated,
 )
+from ._formats import FORMATS
 from ._results import AnswerDelta, ReasoningDelta, Usage
-from ._split import Splitter
+from ._split import Splitter, _tail_candidate
 from ._tokens import TokenCounter, count_tokens
 
 __all__ = ["Assembler", "Limit", "Outcome", "build_usage"]
@@ -154,6 +155,40 @@ def server_error(status: int, body: str, retry_after: float | None = None) -> Se
     return ServerError(status, message, body)
 
 
+_CLOSES = tuple(sorted({c for f in FORMATS if not f.word_delimiters for c in f.closes}, key=len))[
+    ::-1
+]
+_CLOSE_FIRSTS = "".join(sorted({c[0] for c in _CLOSES}))
+_CLOSE_HOLD = max(len(c) for c in _CLOSES) - 1
+
+
+class _CloseDrop:
+    """Streams answer text as it comes, without the closing think tags a model writes in it.
+
+    Used for a conclusion: terse closed the think block itself, so every piece is answer;
+    a model that closes it once more leaves only its tag out. At most a possible partial
+    tag (the longest closing delimiter minus one character) is held back.
+    """
+
+    __slots__ = ("_held", "_started")
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._started = False
+
+    def feed(self, text: str, final: bool = False) -> str:
+        buf = self._held + text
+        if any(c in buf for c in _CLOSES):
+            for close in _CLOSES:
+                buf = buf.replace(close, "")
+        cut = len(buf) if final else _tail_candidate(buf, _CLOSES, _CLOSE_FIRSTS, _CLOSE_HOLD)
+        out, self._held = buf[:cut], buf[cut:]
+        if not self._started:
+            out = out.lstrip()
+            self._started = bool(out)
+        return out
+
+
 class Assembler:
     """Accumulates one response and classifies it.
 
@@ -203,6 +238,7 @@ class Assembler:
         self._reasoning: list[str] = []
         self._answer: list[str] = []
         self._held = ""  # answer text held while a leaked channel word may be forming
+        self._drop = _CloseDrop() if answer_only else None
         self._prefix_checked = not (family and family.leaked_prefixes)
         self._counter = TokenCounter("chunks" if dialect.token_per_chunk else "tiktoken")
         self._provisional = TokenCounter(self._counter.method)
@@ -382,9 +418,9 @@ class Assembler:
         splitter = self._splitter
         if splitter is None:
             if self._answer_only:
-                # The think block was closed for the model; a close tag it writes anyway
-                # (after a forced close) is dropped by detection.
-                mode: bool | None = None
+                # The think block was closed for the model: everything is answer, streamed
+                # as it comes (a close tag it writes anyway is dropped by `_CloseDrop`).
+                mode: bool | None = False
             elif self._saw_reasoning_field:
                 mode = False
             elif self._disabled or self._prefilled_request:
@@ -415,11 +451,15 @@ class Assembler:
         if part.reasoning:
             self._reasoning.append(part.reasoning)
             events.append(ReasoningDelta(part.reasoning))
-        if before_answer and (splitter.format is not None or not part.answer):
+        if (
+            before_answer
+            and not self._answer_only
+            and (splitter.format is not None or not part.answer)
+        ):
             # Still on the thinking side: count the raw chunk, delimiters included, as the
             # server counts them.
             self._count(content)
-        elif self._answer_started or part.answer:
+        elif self._answer_only or self._answer_started or part.answer:
             self._answer_chunks += 1  # whitespace-only pieces of the answer count too
         if part.answer:
             self._answer_started = True
@@ -451,7 +491,13 @@ class Assembler:
             self.cut = True
         return self.cut
 
-    def _emit_answer(self, text: str, events: list[ReasoningDelta | AnswerDelta]) -> None:
+    def _emit_answer(
+        self, text: str, events: list[ReasoningDelta | AnswerDelta], final: bool = False
+    ) -> None:
+        if self._drop is not None:
+            text = self._drop.feed(text, final)
+            if not text:
+                return
         if not self._prefix_checked:
             self._held += text
             family = self._family
@@ -491,6 +537,8 @@ class Assembler:
                 self._count(part.reasoning)
             if part.answer:
                 self._emit_answer(part.answer, events)
+        if self._drop is not None:
+            self._emit_answer("", events, final=True)
         if self._held and self._family is not None:
             text = _drop_leaked(self._held, self._family.leaked_prefixes)
             self._held = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -252,8 +253,6 @@ def test_probe_takes_a_dialect_from_the_url_only_as_an_assumption() -> None:
 
 
 def test_cli_probe_prints_how_each_finding_is_known(capsys: pytest.CaptureFixture[str]) -> None:
-    import json
-
     from terse._cli import main
 
     with FakeServer(dialect="vllm") as srv:
@@ -268,3 +267,78 @@ def test_cli_probe_prints_how_each_finding_is_known(capsys: pytest.CaptureFixtur
     assert found["evidence"]["native_thinking_budget"].startswith("verified: refused with a 400")
     assert "native thinking budget   unknown  (unknown: vLLM refuses" in text
     assert "dialect                  vllm  (verified: GET /version" in text
+
+
+# --- 14: a conclusion streams as it comes ------------------------------------------------------
+
+LONG_ANSWER = " ".join(f"word{i}" for i in range(40))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("dialect", "method"),
+    [("llamacpp", "llamacpp-completion"), ("vllm", "chat-prefill"), ("sglang", "chat-prefill")],
+)
+def test_a_concluded_answer_streams_while_the_server_is_still_writing_it(
+    dialect: str, method: str, mode: str
+) -> None:
+    budget = terse.Budget(tokens=16, native=False)
+    with FakeServer(dialect=dialect, tokens_per_second=100) as srv:
+        srv.push(Runaway(answer=LONG_ANSWER))
+        events: list[Any] = []
+        busy_at_first_piece: list[bool] = []
+
+        def take(event: Any) -> None:
+            if isinstance(event, terse.AnswerDelta) and not busy_at_first_piece:
+                last = srv.requests[-1]  # the conclusion, still generating?
+                busy_at_first_piece.append(last.continuation and last.finish_reason is None)
+            events.append(event)
+
+        if mode == "sync":
+            with (
+                terse.Client(base_url=srv.base_url, model="m", timeout=10.0) as client,
+                client.stream("Why?", thinking_budget=budget) as stream,
+            ):
+                for event in stream:
+                    take(event)
+        else:
+
+            async def go() -> None:
+                async with (
+                    terse.AsyncClient(base_url=srv.base_url, model="m", timeout=10.0) as client,
+                    client.stream("Why?", thinking_budget=budget) as stream,
+                ):
+                    async for event in stream:
+                        take(event)
+
+            asyncio.run(go())
+    final = events[-1]
+    assert isinstance(final, terse.Final)
+    assert final.answer.budget is not None
+    assert final.answer.budget.method == method
+    pieces = [e.text for e in events if isinstance(e, terse.AnswerDelta)]
+    # One piece per generated token, not one piece when the conclusion ends; the first
+    # arrived while the server was still generating the conclusion.
+    assert len(pieces) >= 30, pieces
+    assert busy_at_first_piece == [True]
+    assert "".join(pieces) == final.answer.text == LONG_ANSWER
+
+
+def test_a_close_tag_the_model_writes_in_a_conclusion_never_reaches_the_answer() -> None:
+    from terse._assemble import Assembler
+    from terse._dialects import dialect_named
+
+    text = "Paris</think>\n\nParis is the capital.</th" + "ink> Done."
+    for size in (1, 2, 3, 7, len(text)):
+        asm = Assembler(dialect=dialect_named("llamacpp"), answer_only=True)
+        shown = []
+        for i in range(0, len(text), size):
+            chunk = {"choices": [{"index": 0, "text": text[i : i + size]}]}
+            line = "data: " + json.dumps(chunk)
+            shown += [e.text for e in asm.feed_line(line)]
+        shown += [e.text for e in asm.flush()]
+        out = asm.result()
+        assert out.error is None
+        assert out.text == "Paris\n\nParis is the capital. Done.", size
+        assert "".join(shown) == out.text, size
+        assert not any("<" in piece for piece in shown)
