@@ -577,6 +577,15 @@ def _classify(
     text: str, reasoning: str, closed: bool, finish: str | None, answer_only: bool
 ) -> TerseError | None:
     if not closed and not answer_only:
+        if finish == "stop":
+            # The model ended its turn inside an unclosed think block: the same output a
+            # reasoning parser files as reasoning with no content (NoAnswer, below).
+            return NoAnswer(
+                "the model stopped (stop) inside its reasoning, without closing it or answering",
+                text=text,
+                reasoning=reasoning,
+                finish_reason=finish,
+            )
         if finish == "length":
             msg = "the output was cut by the token limit while the model was still thinking"
         else:

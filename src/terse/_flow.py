@@ -474,13 +474,18 @@ class _Run:
             how = budget.on_exceed if budget is not None else "conclude"
             first = out
             if how == "disable":
-                out, method = (yield from self.disable(messages, budget)), "disable"
+                out, method = (yield from self.disable(messages, budget, answer_tokens)), "disable"
             else:
-                out, method = yield from self.conclude(messages, out, budget)
+                out, method = yield from self.conclude(messages, out, budget, answer_tokens)
             if report is None:
                 report = BudgetReport(hit=False, reasoning_tokens=first.reasoning_tokens)
             report = replace(report, hit=report.hit or first.cut, strategy=how, method=method)
         if out.error is not None:
+            allowance = off or budget  # the answer's tokens came from Budget.answer_tokens
+            if allowance is not None and out.text:
+                ran_out = self.answer_ran_out(out.error, answer_tokens or allowance.answer_tokens)
+                if ran_out is not None:
+                    raise ran_out
             raise out.error
         return self.finish(out, report)
 
@@ -519,15 +524,51 @@ class _Run:
 
     # -- after the budget ------------------------------------------------------------------
 
-    def answer_cap(self, budget: Budget | None) -> int:
-        return self.token_cap(budget.answer_tokens if budget is not None else 1024)
+    def answer_cap(self, budget: Budget | None, answer_tokens: int | None = None) -> int:
+        if answer_tokens is None:
+            answer_tokens = budget.answer_tokens if budget is not None else 1024
+        return self.token_cap(answer_tokens)
+
+    def answer_ran_out(self, err: TerseError | None, cap: int) -> AnswerTruncated | None:
+        """An answer cut by terse's own answer allowance, as an error that names the knob.
+
+        None unless ``err`` is such a cut: the caller's own ``max_tokens`` (or the call's
+        ``max_total_tokens``) keeps the server's wording.
+        """
+        if (
+            not isinstance(err, (AnswerTruncated, ThinkingTruncated))
+            or err.finish_reason != "length"
+        ):
+            return None
+        if self.capped_by_total or any(
+            k in self.s.request for k in ("max_tokens", "max_completion_tokens")
+        ):
+            return None
+        out = AnswerTruncated(
+            f"the answer was cut at its {cap} answer tokens (finish_reason=length) after the "
+            "thinking ended; raise Budget.answer_tokens",
+            text=err.text,
+            reasoning="".join(self.reasoning),  # the whole call's, the cut thought included
+            finish_reason=err.finish_reason,
+        )
+        out.__cause__ = err
+        return out
 
     def conclude(
-        self, messages: list[dict[str, Any]], cut: Outcome, budget: Budget | None
+        self,
+        messages: list[dict[str, Any]],
+        cut: Outcome,
+        budget: Budget | None,
+        answer_tokens: int | None = None,
     ) -> Generator[Op, Any, tuple[Outcome, str]]:
-        """Continue the cut reasoning into an answer, trying the dialect's methods in order."""
+        """Continue the cut reasoning into an answer, trying the dialect's methods in order.
+
+        A conclusion that ran out of answer tokens ends here with `AnswerTruncated` naming
+        ``Budget.answer_tokens``: another method would think again and be cut the same way.
+        """
         nudge = budget.nudge if budget is not None else Budget(tokens=1).nudge
         stream = self.s.stream
+        cap = self.answer_cap(budget, answer_tokens)
         reasoning = cut.reasoning
         last: Outcome | None = None
         for method in self.dialect.conclude:
@@ -543,7 +584,7 @@ class _Run:
                 body.update(
                     model=self.s.model,
                     prompt=raw_prompt(prompt, reasoning, nudge),
-                    max_tokens=self.answer_cap(budget),
+                    max_tokens=cap,
                 )
                 op = Call("completions", body, stream=stream, purpose="conclude", answer_only=True)
             elif method == "chat-prefill":
@@ -551,7 +592,7 @@ class _Run:
                     conclude_messages(messages, reasoning, nudge),
                     stream=stream,
                     budget=None,
-                    answer_tokens=self.answer_cap(budget),
+                    answer_tokens=cap,
                     patch={"continue_final_message": True, "add_generation_prompt": False},
                 )
                 op = Call("chat", body, stream=stream, purpose="conclude", answer_only=True)
@@ -560,7 +601,7 @@ class _Run:
                     prefix_messages(messages, reasoning, nudge),
                     stream=stream,
                     budget=None,
-                    answer_tokens=self.answer_cap(budget),
+                    answer_tokens=cap,
                 )
                 op = Call("beta-chat", body, stream=stream, purpose="conclude")
             else:  # "new-turn": works on any chat endpoint
@@ -569,7 +610,7 @@ class _Run:
                     new_turn_messages(messages, reasoning),
                     stream=True if budget is not None else stream,
                     budget=None,
-                    answer_tokens=self.answer_cap(budget),
+                    answer_tokens=cap,
                     patch=self.dialect.disable_thinking if can_off else None,
                 )
                 op = Call(
@@ -585,6 +626,11 @@ class _Run:
             if out.error is None and not out.cut:
                 self.reasoning.append(out.reasoning)
                 return out, method
+            if op.answer_only and self.answer_ran_out(out.error, cap) is not None:
+                self.reasoning.append(out.reasoning)
+                ran_out = self.answer_ran_out(out.error, cap)
+                assert ran_out is not None
+                raise ran_out
             if isinstance(out.error, TransportError) and not (
                 isinstance(out.error, ServerError) and 400 <= out.error.status < 500
             ):
@@ -598,14 +644,14 @@ class _Run:
         )
 
     def disable(
-        self, messages: list[dict[str, Any]], budget: Budget | None
+        self, messages: list[dict[str, Any]], budget: Budget | None, answer_tokens: int | None
     ) -> Generator[Op, Any, Outcome]:
         """Ask again with thinking switched off."""
         body = self.chat_body(
             messages,
             stream=self.s.stream,
             budget=None,
-            answer_tokens=self.answer_cap(budget),
+            answer_tokens=self.answer_cap(budget, answer_tokens),
             patch=self.dialect.disable_thinking,
         )
         out = yield from self.call(

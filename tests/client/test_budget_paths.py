@@ -342,3 +342,103 @@ def test_a_close_tag_the_model_writes_in_a_conclusion_never_reaches_the_answer()
         assert out.text == "Paris\n\nParis is the capital. Done.", size
         assert "".join(shown) == out.text, size
         assert not any("<" in piece for piece in shown)
+
+
+# --- 17: what ran out, and the setting that fixes it --------------------------------------------
+
+EIGHT = "one two three four five six seven eight"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dialect", ["llamacpp", "vllm", "sglang"])
+def test_a_conclusion_cut_by_its_answer_tokens_names_budget_answer_tokens(
+    dialect: str, mode: str
+) -> None:
+    budget = terse.Budget(tokens=16, native=False, answer_tokens=5)
+    with FakeServer(dialect=dialect, tokens_per_second=200) as srv:
+        srv.push(Runaway(answer=EIGHT))
+        with pytest.raises(terse.AnswerTruncated) as info:
+            ask(mode, srv, thinking_budget=budget)
+        srv.wait_idle()
+        gens = [r for r in srv.requests if r.script is not None or r.continuation]
+    err = info.value
+    assert "raise Budget.answer_tokens" in str(err)
+    assert "5 answer tokens" in str(err)
+    assert "max_tokens" not in str(err)
+    assert err.text == "one two three four five"
+    assert err.reasoning.strip().startswith("hmm")
+    # The cut request and one conclusion: no re-thinking fallback after the answer ran out.
+    assert len(gens) == 2
+    generating = [a for a in err.attempts if a.endpoint != "apply-template"]
+    assert [a.purpose for a in generating] == ["ask", "conclude"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_native_budget_answer_cut_by_its_allowance_names_budget_answer_tokens(
+    mode: str,
+) -> None:
+    with FakeServer(dialect="llamacpp", tokens_per_second=200) as srv:
+        srv.push(Runaway(answer=EIGHT))
+        with pytest.raises(terse.AnswerTruncated) as info:
+            ask(mode, srv, thinking_budget=terse.Budget(tokens=16, answer_tokens=5))
+        srv.wait_idle()
+        (gen,) = [r for r in srv.requests if r.script is not None]
+    assert gen.body is not None
+    assert gen.body["reasoning_budget_tokens"] == 16
+    assert "raise Budget.answer_tokens" in str(info.value)
+    assert info.value.text
+
+
+def test_the_callers_own_max_tokens_keeps_the_max_tokens_advice() -> None:
+    with FakeServer(dialect="vllm") as srv:
+        srv.push(Reply(reasoning="Short thought.", answer=EIGHT))
+        with pytest.raises(terse.AnswerTruncated, match="raise max_tokens"):
+            ask("sync", srv, thinking_budget=64, max_tokens=8)
+
+
+def test_retrying_a_truncated_conclusion_doubles_its_answer_tokens() -> None:
+    budget = terse.Budget(tokens=16, native=False, answer_tokens=5)
+    with FakeServer(dialect="vllm", tokens_per_second=200) as srv:
+        srv.push(Runaway(answer=EIGHT), Runaway(answer=EIGHT))
+        answer = ask(
+            "sync",
+            srv,
+            thinking_budget=budget,
+            retry=terse.retry_if_truncated,
+        )
+        srv.wait_idle()
+        conclusions = [r.body or {} for r in srv.requests if r.continuation]
+    assert answer.text == EIGHT
+    assert [c["max_tokens"] for c in conclusions] == [5, 10]
+    assert [a.purpose for a in answer.attempts] == ["ask", "conclude", "retry", "conclude"]
+
+
+# --- 18: the same output gets the same verdict under either llama.cpp reasoning format ---------
+
+
+@pytest.mark.parametrize(
+    ("finish", "verdict"), [("stop", terse.NoAnswer), ("length", terse.ThinkingTruncated)]
+)
+def test_unclosed_thinking_gets_one_verdict_whether_the_server_splits_it_or_not(
+    finish: str, verdict: type[Exception]
+) -> None:
+    from terse._assemble import Assembler
+    from terse._dialects import dialect_named
+
+    thought = "The user asks about lighthouses. A lighthouse"
+    shapes = {
+        # --reasoning-format deepseek: the parser files it all as reasoning
+        "deepseek": [{"reasoning_content": thought}],
+        # --reasoning-format none: the template's <think> and the thought, in content
+        "none": [{"content": "<think>\n" + thought}],
+    }
+    for name, deltas in shapes.items():
+        asm = Assembler(dialect=dialect_named("llamacpp"), thinking_open=True)
+        for delta in deltas:
+            asm.feed_chunk({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        asm.feed_chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        out = asm.result()
+        assert type(out.error) is verdict, (name, out.error)
+        assert out.error is not None
+        assert out.reasoning.strip() == thought, name
+        assert out.text == "", name

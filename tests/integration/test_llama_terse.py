@@ -295,11 +295,6 @@ def test_conclusion_keeps_the_callers_sampling_fields(greedy: Callable[[str], An
     assert completion.get("temperature") == 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="terse bug: a non-streamed conclusion with answer_only counts 1 answer token (one"
-    " body = one chunk) and books the rest of completion_tokens as reasoning",
-)
 def test_concluded_answer_tokens_are_booked_as_answer(greedy: Callable[[str], Any]) -> None:
     budget = terse.Budget(tokens=N, native=False, answer_tokens=ANSWER_TOKENS)
 
