@@ -243,6 +243,9 @@ class Assembler:
         self._counter = TokenCounter("chunks" if dialect.token_per_chunk else "tiktoken")
         self._provisional = TokenCounter(self._counter.method)
         self._undecided: list[str] = []  # content held undecided, kept in case the budget cuts it
+        self._tags: list[str] = []  # thinking chunks that released nothing yet (a tag forming?)
+        self._tag_tokens = 0  # counted tokens that were think tags, not reasoning
+        self._thought = False  # a content chunk has been counted as reasoning
         self._answer_started = False
         self._answer_chunks = 0
         self._whole = False
@@ -455,21 +458,44 @@ class Assembler:
             before_answer
             and not self._answer_only
             and (splitter.format is not None or not part.answer)
+            and not (part.answer and not part.reasoning and self._counter.method == "chunks")
         ):
             # Still on the thinking side: count the raw chunk, delimiters included, as the
-            # server counts them.
-            self._count(content)
+            # server counts them. A chunk that released nothing but whitespace (a think tag
+            # forming) waits: it counts toward the budget only if reasoning follows, so inline
+            # tags (llama.cpp --reasoning-format none) never make terse cut before a native
+            # budget that counts reasoning alone.
+            if splitter.format is not None and not part.reasoning.strip() and not part.answer:
+                self._tags.append(content)  # a tag forming, or whitespace beside one
+            else:
+                self._settle_tags(reasoning=bool(part.reasoning))
+                self._count(content)
+                self._thought = True
         elif self._answer_only or self._answer_started or part.answer:
+            self._settle_tags(reasoning=False)
             self._answer_chunks += 1  # whitespace-only pieces of the answer count too
         if part.answer:
             self._answer_started = True
             self._emit_answer(part.answer, events)
 
-    def _count(self, reasoning: str, provisional: bool = False) -> None:
+    def _settle_tags(self, reasoning: bool) -> None:
+        """Count the chunks held by `_tags`: reasoning after all, or a think tag."""
+        if not self._tags:
+            return
+        tags, self._tags = self._tags, []
+        guarded = reasoning and self._thought  # before any reasoning: the opening tag
+        for chunk in tags:
+            self._count(chunk, guarded=guarded)
+
+    def _count(self, reasoning: str, provisional: bool = False, guarded: bool = True) -> None:
         if provisional:
             total = self._provisional.feed(reasoning) + self._counter.total
         else:
+            before = self._counter.total
             total = self._counter.feed(reasoning)
+            if not guarded:  # a think tag: the server counts it, a budget does not
+                self._tag_tokens += total - before
+        total -= self._tag_tokens
         limit = self._limit
         if limit is None or self.cut:
             return
@@ -515,6 +541,7 @@ class Assembler:
         if self._flushed:
             return []
         self._flushed = True
+        self._settle_tags(reasoning=False)  # the stream ended on a tag, or a cut
         events: list[ReasoningDelta | AnswerDelta] = []
         if self._prefill is not None and self._head:
             self._take_content(self._prefilled("", final=True), events)

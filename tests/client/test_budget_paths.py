@@ -442,3 +442,33 @@ def test_unclosed_thinking_gets_one_verdict_whether_the_server_splits_it_or_not(
         assert out.error is not None
         assert out.reasoning.strip() == thought, name
         assert out.text == "", name
+
+
+# llama.cpp --reasoning-format none: the think tags arrive in content, the budget is the server's
+NONE_FORMAT = dataclasses.replace(
+    DIALECTS["llamacpp"],
+    name="llamacpp-none",
+    reasoning_keys=(),
+    inline=("<think>\n", "\n</think>\n\n"),
+)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dialect", [NONE_FORMAT, DIALECTS["llamacpp"]], ids=["none", "deepseek"])
+def test_llamacpp_native_budget_is_used_under_either_reasoning_format(
+    dialect: Any, mode: str
+) -> None:
+    with FakeServer(dialect=dialect, tokens_per_second=200) as srv:
+        srv.push(Runaway(answer="42"))
+        answer = ask(mode, srv, thinking_budget=terse.Budget(tokens=16))
+        srv.wait_idle()
+        gens = [r for r in srv.requests if r.script is not None or r.continuation]
+    (gen,) = gens  # the server closed the thinking: no cut, no conclusion
+    assert gen.body is not None
+    assert gen.body["reasoning_budget_tokens"] == 16
+    assert not gen.disconnected
+    assert answer.text == "42"
+    assert answer.budget is not None
+    assert (answer.budget.hit, answer.budget.strategy) == (True, "native")
+    assert "<think>" not in answer.reasoning
+    assert answer.reasoning.count("hmm") == 16
