@@ -122,7 +122,8 @@ def llama_round(server: Any, path: str, n: int, fixed: list[str]) -> tuple[float
         sample.method = "apply-template + /v1/completions"
     # The first request's outcome: "ok" when the server closed the thought (one request),
     # "budget" when terse's own guard cut it (then it concludes: two more requests).
-    sample.method += f" (first request: {first[0] if first else 'unfinished'})"
+    # (No record: the call was left at its first answer piece, still in the first request.)
+    sample.method += f" (first request: {first[0] if first else 'answered, no cut'})"
     return overshoot, sample
 
 
