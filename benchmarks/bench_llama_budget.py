@@ -2,7 +2,9 @@
 
 SmolLM2-135M under the R1-style template never closes its think block: a real runaway. For
 budgets of 16, 64 and 128 tokens terse streams it with ``thinking_budget=N`` along two paths,
-and hangs up at the first answer piece:
+under both reasoning formats (``--reasoning-format deepseek``: the thought in
+``reasoning_content``; ``none``: the thought and its tags in ``content``), and hangs up at the
+first answer piece:
 
 - ``native``: llama-server's ``reasoning_budget_tokens`` forces ``</think>`` itself.
   Overshoot = the server tokenizer's count of the reasoning text minus N (re-tokenizing a
@@ -11,8 +13,11 @@ and hangs up at the first answer piece:
   ``/apply-template`` + ``/v1/completions``. Overshoot = tokens the server generated for the
   cut request (``/metrics``, read once its slot is idle) minus N.
 
-hit -> answer is the time from the last reasoning piece to the first answer piece, also as a
-ratio to the server's token time in the same call (the median gap between reasoning pieces).
+hit -> answer is the time from the last reasoning piece to the first answer piece (for a cut:
+hang-up, ``/apply-template``, the conclusion's prompt and its first token), also as a ratio to
+the server's token time in the same call (the median gap between reasoning pieces). "how"
+names the path and the first request's outcome (``ok`` on the native path: the server closed
+the thought itself; ``budget``: terse's guard cut it and the call concluded).
 The server starts with ``--temp 0`` (greedy), so every round sees the same text. Rounds are
 interleaved; figures are medians. Needs the cached build (``scripts/llama_server.py build``).
 
@@ -46,6 +51,7 @@ import terse
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "llama_server.py"
 STORY = "Write a very long story about a lighthouse keeper."
+FORMATS = ("deepseek", "none")
 TIMEOUT = 300.0
 
 
@@ -90,10 +96,12 @@ def llama_round(server: Any, path: str, n: int, fixed: list[str]) -> tuple[float
     root = server.root_url
     wait_idle(root)
     cut_tokens: list[float] = []
+    first: list[str] = []
     start = predicted_total(root)
 
     def on_attempt(attempt: terse.Attempt) -> None:
         if attempt.number == 1:  # the request that met the budget
+            first.append(attempt.outcome)
             wait_idle(root)
             cut_tokens.append(predicted_total(root) - start)
 
@@ -112,6 +120,10 @@ def llama_round(server: Any, path: str, n: int, fixed: list[str]) -> tuple[float
     else:
         overshoot = (cut_tokens[0] if cut_tokens else float("nan")) - n
         sample.method = "apply-template + /v1/completions"
+    # The first request's outcome: "ok" when the server closed the thought (one request),
+    # "budget" when terse's own guard cut it (then it concludes: two more requests).
+    # (No record: the call was left at its first answer piece, still in the first request.)
+    sample.method += f" (first request: {first[0] if first else 'answered, no cut'})"
     return overshoot, sample
 
 
@@ -120,18 +132,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     script = load_script()
-    rows = {("llama-server", p, n): Figures() for p in PATHS for n in BUDGETS}
     fixed: list[str] = []
     t0 = time.perf_counter()
-    with script.running_server("chatml-r1-style", extra_args=("--temp", "0")) as server:
-        for path in PATHS:  # warm-up: first connections, prompt cache, tokenizer tables
-            llama_round(server, path, BUDGETS[0], [])
-        for _ in range(args.rounds):
-            for (_, path, n), fig in rows.items():
-                fig.add(*llama_round(server, path, n, fixed))
-    print_table("llama-server (SmolLM2-135M, R1-style template): runaway cut", rows, args.rounds)
+    for fmt in FORMATS:
+        rows = {(f"llama {fmt}", p, n): Figures() for p in PATHS for n in BUDGETS}
+        extra = ("--temp", "0", "--reasoning-format", fmt)
+        with script.running_server("chatml-r1-style", extra_args=extra) as server:
+            for path in PATHS:  # warm-up: first connections, prompt cache, tokenizer tables
+                llama_round(server, path, BUDGETS[0], [])
+            for _ in range(args.rounds):
+                for (_, path, n), fig in rows.items():
+                    fig.add(*llama_round(server, path, n, fixed))
+        print_table(
+            f"llama-server (SmolLM2-135M, R1-style template, --reasoning-format {fmt}): runaway",
+            rows,
+            args.rounds,
+        )
+        report(f"llama_{fmt}", rows, baseline="llama-server token time (median gap between pieces)")
     note_fixed(fixed)
-    report("llama", rows, baseline="llama-server token time (median gap between pieces)")
     print(f"total {time.perf_counter() - t0:.1f}s")
 
 

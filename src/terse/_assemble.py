@@ -30,9 +30,10 @@ from ._exceptions import (
     TerseError,
     ThinkingTruncated,
 )
+from ._formats import FORMATS
 from ._results import AnswerDelta, ReasoningDelta, Usage
 from ._secrets import scrub
-from ._split import Splitter
+from ._split import Splitter, _tail_candidate
 from ._tokens import TokenCounter, count_tokens
 from ._wire import DEFAULT_LIMITS, Limits, SSEDecoder, parse_json
 
@@ -167,6 +168,40 @@ def server_error(
     return ServerError(status, message, body)
 
 
+_CLOSES = tuple(sorted({c for f in FORMATS if not f.word_delimiters for c in f.closes}, key=len))[
+    ::-1
+]
+_CLOSE_FIRSTS = "".join(sorted({c[0] for c in _CLOSES}))
+_CLOSE_HOLD = max(len(c) for c in _CLOSES) - 1
+
+
+class _CloseDrop:
+    """Streams answer text as it comes, without the closing think tags a model writes in it.
+
+    Used for a conclusion: terse closed the think block itself, so every piece is answer;
+    a model that closes it once more leaves only its tag out. At most a possible partial
+    tag (the longest closing delimiter minus one character) is held back.
+    """
+
+    __slots__ = ("_held", "_started")
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._started = False
+
+    def feed(self, text: str, final: bool = False) -> str:
+        buf = self._held + text
+        if any(c in buf for c in _CLOSES):
+            for close in _CLOSES:
+                buf = buf.replace(close, "")
+        cut = len(buf) if final else _tail_candidate(buf, _CLOSES, _CLOSE_FIRSTS, _CLOSE_HOLD)
+        out, self._held = buf[:cut], buf[cut:]
+        if not self._started:
+            out = out.lstrip()
+            self._started = bool(out)
+        return out
+
+
 class Assembler:
     """Accumulates one response and classifies it.
 
@@ -223,10 +258,14 @@ class Assembler:
         self._reasoning: list[str] = []
         self._answer: list[str] = []
         self._held = ""  # answer text held while a leaked channel word may be forming
+        self._drop = _CloseDrop() if answer_only else None
         self._prefix_checked = not (family and family.leaked_prefixes)
         self._counter = TokenCounter("chunks" if dialect.token_per_chunk else "tiktoken")
         self._provisional = TokenCounter(self._counter.method)
         self._undecided: list[str] = []  # content held undecided, kept in case the budget cuts it
+        self._tags: list[str] = []  # thinking chunks that released nothing yet (a tag forming?)
+        self._tag_tokens = 0  # counted tokens that were think tags, not reasoning
+        self._thought = False  # a content chunk has been counted as reasoning
         self._answer_started = False
         self._answer_chunks = 0
         self._whole = False
@@ -564,9 +603,9 @@ class Assembler:
         splitter = self._splitter
         if splitter is None:
             if self._answer_only:
-                # The think block was closed for the model; a close tag it writes anyway
-                # (after a forced close) is dropped by detection.
-                mode: bool | None = None
+                # The think block was closed for the model: everything is answer, streamed
+                # as it comes (a close tag it writes anyway is dropped by `_CloseDrop`).
+                mode: bool | None = False
             elif self._saw_reasoning_field:
                 mode = False
             elif self._disabled or self._prefilled_request:
@@ -601,21 +640,48 @@ class Assembler:
         if part.reasoning:
             self._keep_reasoning(part.reasoning)
             events.append(ReasoningDelta(part.reasoning))
-        if before_answer and (splitter.format is not None or not part.answer):
+        if (
+            before_answer
+            and not self._answer_only
+            and (splitter.format is not None or not part.answer)
+            and not (part.answer and not part.reasoning and self._counter.method == "chunks")
+        ):
             # Still on the thinking side: count the raw chunk, delimiters included, as the
-            # server counts them.
-            self._count(content)
-        elif self._answer_started or part.answer:
+            # server counts them. A chunk that released nothing but whitespace (a think tag
+            # forming) waits: it counts toward the budget only if reasoning follows, so inline
+            # tags (llama.cpp --reasoning-format none) never make terse cut before a native
+            # budget that counts reasoning alone.
+            if splitter.format is not None and not part.reasoning.strip() and not part.answer:
+                self._tags.append(content)  # a tag forming, or whitespace beside one
+            else:
+                self._settle_tags(reasoning=bool(part.reasoning))
+                self._count(content)
+                self._thought = True
+        elif self._answer_only or self._answer_started or part.answer:
+            self._settle_tags(reasoning=False)
             self._answer_chunks += 1  # whitespace-only pieces of the answer count too
         if part.answer:
             self._answer_started = True
             self._emit_answer(part.answer, events)
 
-    def _count(self, reasoning: str, provisional: bool = False) -> None:
+    def _settle_tags(self, reasoning: bool) -> None:
+        """Count the chunks held by `_tags`: reasoning after all, or a think tag."""
+        if not self._tags:
+            return
+        tags, self._tags = self._tags, []
+        guarded = reasoning and self._thought  # before any reasoning: the opening tag
+        for chunk in tags:
+            self._count(chunk, guarded=guarded)
+
+    def _count(self, reasoning: str, provisional: bool = False, guarded: bool = True) -> None:
         if provisional:
             total = self._provisional.feed(reasoning) + self._counter.total
         else:
+            before = self._counter.total
             total = self._counter.feed(reasoning)
+            if not guarded:  # a think tag: the server counts it, a budget does not
+                self._tag_tokens += total - before
+        total -= self._tag_tokens
         limit = self._limit
         if limit is None or self.cut:
             return
@@ -637,7 +703,13 @@ class Assembler:
             self.cut = True
         return self.cut
 
-    def _emit_answer(self, text: str, events: list[ReasoningDelta | AnswerDelta]) -> None:
+    def _emit_answer(
+        self, text: str, events: list[ReasoningDelta | AnswerDelta], final: bool = False
+    ) -> None:
+        if self._drop is not None:
+            text = self._drop.feed(text, final)
+            if not text:
+                return
         if not self._prefix_checked:
             self._held += text
             family = self._family
@@ -666,6 +738,7 @@ class Assembler:
         if self._flushed:
             return []
         self._flushed = True
+        self._settle_tags(reasoning=False)  # the stream ended on a tag, or a cut
         events: list[ReasoningDelta | AnswerDelta] = []
         if self._prefill is not None and self._head:
             self._take_content(self._prefilled("", final=True), events)
@@ -691,6 +764,8 @@ class Assembler:
                 self._count(part.reasoning)
             if part.answer:
                 self._emit_answer(part.answer, events)
+        if self._drop is not None:
+            self._emit_answer("", events, final=True)
         if self._held and self._family is not None:
             text = _drop_leaked(self._held, self._family.leaked_prefixes)
             self._held = ""
@@ -734,6 +809,15 @@ def _classify(
     untagged: bool = False,
 ) -> TerseError | None:
     if not closed and not answer_only:
+        if finish == "stop":
+            # The model ended its turn inside an unclosed think block: the same output a
+            # reasoning parser files as reasoning with no content (NoAnswer, below).
+            return NoAnswer(
+                "the model stopped (stop) inside its reasoning, without closing it or answering",
+                text=text,
+                reasoning=reasoning,
+                finish_reason=finish,
+            )
         if finish == "length":
             msg = "the output was cut by the token limit while the model was still thinking"
         else:

@@ -25,7 +25,7 @@ from ._base import (
 from ._budget import Budget
 from ._clock import IDLE_TIMEOUT, Expired, Watch, expiry_error, wake_time
 from ._exceptions import UsageError
-from ._flow import Call, Settings, Sleep, aux_until, probe_flow
+from ._flow import Call, Settings, Sleep, aux_until
 from ._results import (
     Answer,
     AnswerDelta,
@@ -236,9 +236,15 @@ class AsyncClient(_Base):
         )
         return AsyncAnswerStream(self._drive(settings))
 
-    async def probe(self) -> ServerInfo:
-        """Ask the server what it is (``/props``, ``/server_info``, ``/version``)."""
-        flow = probe_flow()
+    async def probe(self, *, generate: bool = False) -> ServerInfo:
+        """Ask the server what it is (``/props``, ``/server_info``, ``/version``, …).
+
+        ``ServerInfo.evidence`` says, per finding, whether the server showed it or terse
+        assumed it. ``generate=True`` adds one tiny test generation (with the client's model,
+        or the first one ``/v1/models`` lists) that shows where the server puts reasoning and
+        whether vLLM's native budget is really there.
+        """
+        flow = self._probe_flow(generate)
         result: Any = None
         try:
             while True:
@@ -300,25 +306,29 @@ class AsyncClient(_Base):
     async def _perform_aux(self, call: Call) -> Outcome:
         method, kwargs = self._aux_args(call)
         until = aux_until(call, time.monotonic())
-        watch = Watch(lambda: (until, "deadline"))
-        try:
-            watch.check()
-            watch.active = True
-            text = await getattr(self._openai, method)(**kwargs)
-        except Expired:
-            return _aux_outcome(None, expiry_error("deadline", None))
-        except asyncio.CancelledError:
-            if not watch.caught():
-                raise
-            return _aux_outcome(None, expiry_error("deadline", None))
-        except Exception as exc:
-            mapped = _map_error(exc, self._secrets)
-            if mapped is None:
-                raise
-            return _aux_outcome(None, mapped)
-        finally:
-            watch.close()
-        return _aux_outcome(text, None)
+        for retry_stale in (True, False):  # a stale keep-alive is resent once, as in _perform
+            watch = Watch(lambda: (until, "deadline"))
+            try:
+                watch.check()
+                watch.active = True
+                text = await getattr(self._openai, method)(**kwargs)
+            except Expired:
+                return _aux_outcome(None, expiry_error("deadline", None))
+            except asyncio.CancelledError:
+                if not watch.caught():
+                    raise
+                return _aux_outcome(None, expiry_error("deadline", None))
+            except Exception as exc:
+                if retry_stale and _stale_connection(exc):
+                    continue
+                mapped = _map_error(exc, self._secrets)
+                if mapped is None:
+                    raise
+                return _aux_outcome(None, mapped)
+            finally:
+                watch.close()
+            return _aux_outcome(text, None)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _perform(
         self, call: Call, settings: Settings, box: list[Outcome]

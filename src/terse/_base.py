@@ -309,12 +309,18 @@ class _Base:
             wants = settings.budget is not None or settings.stream
             if wants and memo.dialect is None and memo.info is None:
                 deadline_at = None if settings.deadline is None else started + settings.deadline
-                info = yield from _with_options(probe_flow(), settings, deadline_at)
+                probe = probe_flow(url_hint=detect_from_url(self.base_url))
+                info = yield from _with_options(probe, settings, deadline_at)
                 if deadline_at is None or time.monotonic() < deadline_at:
                     self._learn(info)  # a probe cut short by the deadline teaches nothing
             return (yield from ask_flow(settings, memo, started=started))
 
         return run()
+
+    def _probe_flow(self, generate: bool) -> Any:
+        return probe_flow(
+            url_hint=detect_from_url(self.base_url), model=self._model, generate=generate
+        )
 
     def _learn(self, info: ServerInfo) -> None:
         self._memo.info = info
@@ -383,6 +389,13 @@ class _Base:
             options["params"] = dict(call.query)
         if call.endpoint == "get":
             return "get", {"path": self.root_url + call.path, "cast_to": str, "options": options}
+        if call.endpoint == "probe-chat":  # a raw chat whose JSON body the probe reads
+            return "post", {
+                "path": self.base_url + "/chat/completions",
+                "cast_to": str,
+                "body": dict(call.body or {}),
+                "options": options,
+            }
         return "post", {
             "path": self.root_url + "/apply-template",
             "cast_to": str,

@@ -41,7 +41,12 @@ class Budget:
     """How long a model may think before terse makes it answer.
 
     Attributes:
-        tokens: Most reasoning tokens allowed (None: no token limit).
+        tokens: Most reasoning tokens allowed (None: no token limit). ``0`` means *do not
+            think*: the request switches thinking off with the server's own switch
+            (``chat_template_kwargs.enable_thinking=false``, DeepSeek's
+            ``thinking.type="disabled"``, Ollama's ``think=false``, …) and its answer is
+            capped at ``answer_tokens``; a model that cannot switch thinking off
+            (gpt-oss, Qwen3 2507, Magistral) is asked plainly.
         seconds: Most seconds of thinking allowed (None: no time limit).
         answer_tokens: Tokens allowed for the answer after the thinking (also the cap of
             the concluding request).
@@ -68,9 +73,11 @@ class Budget:
         if self.tokens is None and self.seconds is None:
             raise UsageError("a Budget needs tokens=, seconds=, or both")
         if self.tokens is not None and (
-            not isinstance(self.tokens, int) or isinstance(self.tokens, bool) or self.tokens < 1
+            not isinstance(self.tokens, int) or isinstance(self.tokens, bool) or self.tokens < 0
         ):
-            raise UsageError(f"Budget.tokens must be a positive int, not {self.tokens!r}")
+            raise UsageError(
+                f"Budget.tokens must be an int >= 0 (0: do not think), not {self.tokens!r}"
+            )
         if self.seconds is not None and not (
             isinstance(self.seconds, (int, float))
             and self.seconds > 0

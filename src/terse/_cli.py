@@ -180,6 +180,15 @@ def _probe_args(p: argparse.ArgumentParser) -> None:
         "--timeout", type=positive_float, default=10.0, help="seconds per request (default: 10)"
     )
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument(
+        "--generate",
+        action="store_true",
+        help="also make one tiny test generation (up to 48 tokens) to verify where the server "
+        "puts reasoning and whether vLLM's native budget is really there",
+    )
+    p.add_argument(
+        "--model", default=None, help="model for --generate (default: the first one listed)"
+    )
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -196,8 +205,10 @@ def _probe(args: argparse.Namespace) -> int:
         print(f"terse probe: {problem}", file=sys.stderr)
         return 1
     try:
-        with Client(base_url=args.url, api_key=key, timeout=args.timeout) as client:
-            info = client.probe()
+        with Client(
+            base_url=args.url, api_key=key, timeout=args.timeout, model=args.model
+        ) as client:
+            info = client.probe(generate=args.generate)
     except TerseError as exc:
         print(f"terse probe: {exc}", file=sys.stderr)
         return 1
@@ -207,13 +218,23 @@ def _probe(args: argparse.Namespace) -> int:
         "version": info.version,
         "native_thinking_budget": info.native_budget,
         "template_opens_thinking": info.template_opens_thinking,
+        "reasoning": info.reasoning,
+    }
+    how = {
+        "dialect": info.evidence.get("dialect"),
+        "native_thinking_budget": info.evidence.get("native_budget"),
+        "template_opens_thinking": info.evidence.get("template_opens_thinking"),
+        "reasoning": info.evidence.get("reasoning"),
     }
     if args.json:
-        sys.stdout.write(json.dumps(found) + "\n")
+        out = {**found, "evidence": {k: v for k, v in how.items() if v}}
+        sys.stdout.write(json.dumps(out) + "\n")
     else:
         for name, value in found.items():
             shown = "unknown" if value is None else value
-            sys.stdout.write(f"{name.replace('_', ' '):24s} {shown}\n")
+            note = how.get(name)
+            tail = f"  ({note})" if note and note != "unknown" else ""
+            sys.stdout.write(f"{name.replace('_', ' '):24s} {shown}{tail}\n")
     return 0
 
 
@@ -253,7 +274,8 @@ COMMANDS: tuple[Command, ...] = (
         "probe",
         "ask a server what it is and what thinking controls it has",
         "Ask an OpenAI-compatible server what it is (llama.cpp /props, SGLang /server_info, "
-        "vLLM /version) and report the dialect terse will speak and its capabilities.",
+        "vLLM /version, Ollama /api/version, /v1/models) and report the dialect terse will "
+        "speak and its capabilities, each marked verified (the server showed it) or assumed.",
         _probe_args,
         _probe,
     ),

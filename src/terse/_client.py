@@ -30,7 +30,7 @@ from ._base import (
 from ._budget import Budget
 from ._clock import END, IDLE_TIMEOUT, Expired, Head, Pump, expiry_error, wake_time
 from ._exceptions import UsageError
-from ._flow import Call, Settings, Sleep, aux_until, probe_flow
+from ._flow import Call, Settings, Sleep, aux_until
 from ._results import (
     Answer,
     AnswerDelta,
@@ -285,9 +285,15 @@ class Client(_Base):
         )
         return AnswerStream(self._drive(settings))
 
-    def probe(self) -> ServerInfo:
-        """Ask the server what it is (``/props``, ``/server_info``, ``/version``)."""
-        flow = probe_flow()
+    def probe(self, *, generate: bool = False) -> ServerInfo:
+        """Ask the server what it is (``/props``, ``/server_info``, ``/version``, …).
+
+        ``ServerInfo.evidence`` says, per finding, whether the server showed it or terse
+        assumed it. ``generate=True`` adds one tiny test generation (with the client's model,
+        or the first one ``/v1/models`` lists) that shows where the server puts reasoning and
+        whether vLLM's native budget is really there.
+        """
+        flow = self._probe_flow(generate)
         result: Any = None
         try:
             while True:
@@ -346,25 +352,31 @@ class Client(_Base):
         method, kwargs = self._aux_args(call)
         send = getattr(self._openai, method)
         until = aux_until(call, time.monotonic())
-        pump = Pump()
-        pump.start(lambda p: p.put(_Result(send(**kwargs))))
-        try:
-            while True:
-                items = pump.take(until)
-                if not items:
-                    if until is not None and time.monotonic() < until:
+        for retry_stale in (True, False):  # a stale keep-alive is resent once, as in _perform
+            pump = Pump()
+            pump.start(lambda p: p.put(_Result(send(**kwargs))))
+            try:
+                while True:
+                    items = pump.take(until)
+                    if not items:
+                        if until is not None and time.monotonic() < until:
+                            continue
+                        return _aux_outcome(None, expiry_error("deadline", None))
+                    error = next((x for x in items if isinstance(x, BaseException)), None)
+                    result = next((x for x in items if isinstance(x, _Result)), None)
+                    if result is not None:
+                        return _aux_outcome(result.value, None)
+                    if error is None:
                         continue
-                    return _aux_outcome(None, expiry_error("deadline", None))
-                for item in items:
-                    if isinstance(item, _Result):
-                        return _aux_outcome(item.value, None)
-                    if isinstance(item, BaseException):
-                        mapped = _map_error(item, self._secrets)
-                        if mapped is None:
-                            raise item
-                        return _aux_outcome(None, mapped)
-        finally:
-            pump.abandon()
+                    if retry_stale and _stale_connection(error):
+                        break
+                    mapped = _map_error(error, self._secrets)
+                    if mapped is None:
+                        raise error
+                    return _aux_outcome(None, mapped)
+            finally:
+                pump.abandon()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _perform(
         self, call: Call, settings: Settings, box: list[Outcome]

@@ -28,7 +28,7 @@ from ._budget import (
     prefix_messages,
     raw_prompt,
 )
-from ._dialects import GENERIC, Dialect, ModelFamily, dialect_named
+from ._dialects import GENERIC, Dialect, ModelFamily, detect_from_response, dialect_named
 from ._exceptions import (
     AnswerTruncated,
     ExtractionError,
@@ -45,6 +45,7 @@ from ._formats import FORMATS
 from ._results import Answer, Attempt, BudgetReport, NewAttempt, ReasoningDelta, ServerInfo, Usage
 from ._retry import reask_messages
 from ._split import Split
+from ._tokens import count_tokens
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -348,6 +349,7 @@ class _Run:
         return (
             budget is not None
             and budget.tokens is not None
+            and budget.tokens > 0  # 0 is "thinking off": the switch, never a 0-token budget
             and budget.native
             and budget.on_exceed == "conclude"
             and self.memo.native_ok
@@ -425,8 +427,14 @@ class _Run:
         thinking_off: bool = False,
     ) -> Generator[Op, Any, Answer[Any]]:
         s = self.s
-        stream = s.stream or budget is not None
         can_off = s.family is None or s.family.can_disable
+        off = budget if budget is not None and budget.tokens == 0 else None
+        if off is not None:
+            # thinking_budget=0: "do not think". The server's own switch, no budget to guard
+            # (a template that ignores the switch must not have its answer cut as thinking).
+            budget, thinking_off = None, True
+            answer_tokens = answer_tokens or off.answer_tokens
+        stream = s.stream or budget is not None
         patch = self.dialect.disable_thinking if thinking_off and can_off else None
         self.reasoning = []
         out: Outcome
@@ -461,6 +469,14 @@ class _Run:
             raise out.error
         self.reasoning.append(out.reasoning)
         report = None
+        if off is not None:
+            report = BudgetReport(
+                reasoning_tokens=out.reasoning_tokens,
+                limit_tokens=0,
+                limit_seconds=off.seconds,
+                strategy="off",
+                method="switch" if patch is not None else None,
+            )
         if budget is not None:
             report = BudgetReport(
                 hit=out.cut,
@@ -484,13 +500,18 @@ class _Run:
             how = budget.on_exceed if budget is not None else "conclude"
             first = out
             if how == "disable":
-                out, method = (yield from self.disable(messages, budget)), "disable"
+                out, method = (yield from self.disable(messages, budget, answer_tokens)), "disable"
             else:
-                out, method = yield from self.conclude(messages, out, budget)
+                out, method = yield from self.conclude(messages, out, budget, answer_tokens)
             if report is None:
                 report = BudgetReport(hit=False, reasoning_tokens=first.reasoning_tokens)
             report = replace(report, hit=report.hit or first.cut, strategy=how, method=method)
         if out.error is not None:
+            allowance = off or budget  # the answer's tokens came from Budget.answer_tokens
+            if allowance is not None and out.text:
+                ran_out = self.answer_ran_out(out.error, answer_tokens or allowance.answer_tokens)
+                if ran_out is not None:
+                    raise ran_out
             raise out.error
         return self.finish(out, report)
 
@@ -529,15 +550,51 @@ class _Run:
 
     # -- after the budget ------------------------------------------------------------------
 
-    def answer_cap(self, budget: Budget | None) -> int:
-        return self.token_cap(budget.answer_tokens if budget is not None else 1024)
+    def answer_cap(self, budget: Budget | None, answer_tokens: int | None = None) -> int:
+        if answer_tokens is None:
+            answer_tokens = budget.answer_tokens if budget is not None else 1024
+        return self.token_cap(answer_tokens)
+
+    def answer_ran_out(self, err: TerseError | None, cap: int) -> AnswerTruncated | None:
+        """An answer cut by terse's own answer allowance, as an error that names the knob.
+
+        None unless ``err`` is such a cut: the caller's own ``max_tokens`` (or the call's
+        ``max_total_tokens``) keeps the server's wording.
+        """
+        if (
+            not isinstance(err, (AnswerTruncated, ThinkingTruncated))
+            or err.finish_reason != "length"
+        ):
+            return None
+        if self.capped_by_total or any(
+            k in self.s.request for k in ("max_tokens", "max_completion_tokens")
+        ):
+            return None
+        out = AnswerTruncated(
+            f"the answer was cut at its {cap} answer tokens (finish_reason=length) after the "
+            "thinking ended; raise Budget.answer_tokens",
+            text=err.text,
+            reasoning="".join(self.reasoning),  # the whole call's, the cut thought included
+            finish_reason=err.finish_reason,
+        )
+        out.__cause__ = err
+        return out
 
     def conclude(
-        self, messages: list[dict[str, Any]], cut: Outcome, budget: Budget | None
+        self,
+        messages: list[dict[str, Any]],
+        cut: Outcome,
+        budget: Budget | None,
+        answer_tokens: int | None = None,
     ) -> Generator[Op, Any, tuple[Outcome, str]]:
-        """Continue the cut reasoning into an answer, trying the dialect's methods in order."""
+        """Continue the cut reasoning into an answer, trying the dialect's methods in order.
+
+        A conclusion that ran out of answer tokens ends here with `AnswerTruncated` naming
+        ``Budget.answer_tokens``: another method would think again and be cut the same way.
+        """
         nudge = budget.nudge if budget is not None else Budget(tokens=1).nudge
         stream = self.s.stream
+        cap = self.answer_cap(budget, answer_tokens)
         reasoning = cut.reasoning
         last: Outcome | None = None
         for method in self.dialect.conclude:
@@ -553,7 +610,7 @@ class _Run:
                 body.update(
                     model=self.s.model,
                     prompt=raw_prompt(prompt, reasoning, nudge),
-                    max_tokens=self.answer_cap(budget),
+                    max_tokens=cap,
                 )
                 op = Call("completions", body, stream=stream, purpose="conclude", answer_only=True)
             elif method == "chat-prefill":
@@ -561,7 +618,7 @@ class _Run:
                     conclude_messages(messages, reasoning, nudge),
                     stream=stream,
                     budget=None,
-                    answer_tokens=self.answer_cap(budget),
+                    answer_tokens=cap,
                     patch={"continue_final_message": True, "add_generation_prompt": False},
                 )
                 op = Call("chat", body, stream=stream, purpose="conclude", answer_only=True)
@@ -570,7 +627,7 @@ class _Run:
                     prefix_messages(messages, reasoning, nudge),
                     stream=stream,
                     budget=None,
-                    answer_tokens=self.answer_cap(budget),
+                    answer_tokens=cap,
                 )
                 op = Call("beta-chat", body, stream=stream, purpose="conclude")
             else:  # "new-turn": works on any chat endpoint
@@ -579,7 +636,7 @@ class _Run:
                     new_turn_messages(messages, reasoning),
                     stream=True if budget is not None else stream,
                     budget=None,
-                    answer_tokens=self.answer_cap(budget),
+                    answer_tokens=cap,
                     patch=self.dialect.disable_thinking if can_off else None,
                 )
                 op = Call(
@@ -595,6 +652,11 @@ class _Run:
             if out.error is None and not out.cut:
                 self.reasoning.append(out.reasoning)
                 return out, method
+            if op.answer_only and self.answer_ran_out(out.error, cap) is not None:
+                self.reasoning.append(out.reasoning)
+                ran_out = self.answer_ran_out(out.error, cap)
+                assert ran_out is not None
+                raise ran_out
             if stream and (out.text or out.reasoning):
                 # This conclusion streamed text and failed; the next method starts the
                 # answer again: void what was shown and replay the reasoning that stands.
@@ -615,14 +677,14 @@ class _Run:
         )
 
     def disable(
-        self, messages: list[dict[str, Any]], budget: Budget | None
+        self, messages: list[dict[str, Any]], budget: Budget | None, answer_tokens: int | None
     ) -> Generator[Op, Any, Outcome]:
         """Ask again with thinking switched off."""
         body = self.chat_body(
             messages,
             stream=self.s.stream,
             budget=None,
-            answer_tokens=self.answer_cap(budget),
+            answer_tokens=self.answer_cap(budget, answer_tokens),
             patch=self.dialect.disable_thinking,
         )
         out = yield from self.call(
@@ -698,59 +760,182 @@ _PROBES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/props", "llamacpp", ("build_info", "default_generation_settings", "chat_template")),
     ("/server_info", "sglang", ("reasoning_parser", "model_path", "enable_strict_thinking")),
     ("/version", "vllm", ("version",)),
+    ("/api/version", "ollama", ("version",)),
 )
 
+# ``owned_by`` of the first /v1/models entry that names the server.
+_OWNERS = {
+    "vllm": "vllm",
+    "sglang": "sglang",
+    "llamacpp": "llamacpp",
+    "ollama": "ollama",
+    "deepseek": "deepseek",
+}
 
-def probe_flow() -> Generator[Op, Any, ServerInfo]:
-    """Ask the server what it is: llama.cpp ``/props``, SGLang ``/server_info``, vLLM ``/version``."""
-    for path, name, keys in _PROBES:
+PROBE_PROMPT = "Reply with the single word OK."
+PROBE_TOKENS = 48
+"""Cap of the probe's one test generation (only with ``generate=True``)."""
+
+
+def _reasoning_shape(body: Any) -> str | None:
+    """Where a non-streamed chat response put the reasoning: field, inline, close-only, none."""
+    choices = body.get("choices") if isinstance(body, Mapping) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        return None
+    message = choices[0].get("message")
+    if not isinstance(message, Mapping):
+        return None
+    if any(isinstance(message.get(k), str) and message[k] for k in _REASONING_FIELDS):
+        return "field"
+    content = message.get("content")
+    text = content.lstrip() if isinstance(content, str) else ""
+    if text.startswith(tuple(o for f in FORMATS for o in f.opens)):
+        return "inline"
+    if any(c in text for f in FORMATS if not f.word_delimiters for c in f.closes):
+        return "close-only"
+    return "none"
+
+
+_REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
+_PROBE_BUDGET = 2  # vLLM's native budget in the probe's generation: is it honoured?
+
+
+def _reasoning_text(body: Any) -> str:
+    try:
+        message = body["choices"][0]["message"]
+        return str(next(message[k] for k in _REASONING_FIELDS if isinstance(message.get(k), str)))
+    except (KeyError, IndexError, TypeError, StopIteration):
+        return ""
+
+
+def probe_flow(
+    *, url_hint: str | None = None, model: str | None = None, generate: bool = False
+) -> Generator[Op, Any, ServerInfo]:
+    """Ask the server what it is, and say for each finding whether it was verified.
+
+    GETs llama.cpp ``/props``, SGLang ``/server_info``, vLLM ``/version``, Ollama
+    ``/api/version``, then ``/v1/models``. With ``generate`` (and a model, given or the
+    first one listed), one tiny non-streamed chat shows where the server puts reasoning
+    (a reasoning field, inline tags, a close tag only) and which server answered; on vLLM
+    it carries ``thinking_token_budget`` so a 400 proves there is no native budget.
+    """
+    evidence: dict[str, str] = {}
+    name: str | None = None
+    body: Mapping[str, Any] = {}
+    for path, candidate, keys in _PROBES:
         out: Outcome = yield Call("get", path=path, purpose="probe", timeout=PROBE_TIMEOUT)
-        body = out.body
-        if out.error is not None or not isinstance(body, Mapping):
+        got = out.body
+        if out.error is not None or not isinstance(got, Mapping):
             continue
-        if not any(k in body for k in keys):
+        key = next((k for k in keys if k in got), None)
+        if key is None:
             continue
-        dialect = dialect_named(name)
-        template = body.get("chat_template")
-        thinking_open = None
-        if name == "llamacpp":
-            # Render a one-message chat: does the generation prompt open a think block?
-            probe = {"messages": [{"role": "user", "content": "hi"}]}
-            rendered: Outcome = yield Call(
-                "apply-template", probe, purpose="probe", timeout=PROBE_TIMEOUT
-            )
-            prompt = rendered.body.get("prompt") if isinstance(rendered.body, Mapping) else None
-            if isinstance(prompt, str):
-                thinking_open = prompt.rstrip().endswith(_OPENERS)
-        if thinking_open is None and isinstance(template, str):
-            tail = template.rstrip()[-80:]
-            thinking_open = "<think>" in tail and "</think>" not in tail
-        native: bool | None = dialect.native_budget is not None
-        if name == "sglang":
-            native = bool(body.get("enable_strict_thinking"))
-        version = body.get("version") or body.get("build_info")
-        return ServerInfo(
-            dialect=name,
-            label=dialect.label,
-            version=str(version) if version is not None else None,
-            native_budget=native,
-            template_opens_thinking=thinking_open,
-            raw=dict(body),
-        )
-    models: Outcome = yield Call("get", path="/v1/models", purpose="probe", timeout=PROBE_TIMEOUT)
-    owner = None
+        name, body = candidate, got
+        evidence["dialect"] = f"verified: GET {path} answered with {key!r}"
+        break
+    listed: str | None = None
+    models = Outcome("", "", True, None, Usage(), 0)
+    if name is None or (generate and not model):
+        models = yield Call("get", path="/v1/models", purpose="probe", timeout=PROBE_TIMEOUT)
     if isinstance(models.body, Mapping):
         data = models.body.get("data")
         if isinstance(data, list) and data and isinstance(data[0], Mapping):
-            owner = data[0].get("owned_by")
-    known = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llamacpp", "ollama": "ollama"}
-    found = known.get(str(owner).lower()) if owner else None
-    dialect = dialect_named(found) if found else GENERIC
+            owner = str(data[0].get("owned_by") or "").lower()
+            ident = data[0].get("id")
+            listed = ident if isinstance(ident, str) and ident else None
+            if name is None and owner in _OWNERS:
+                name = _OWNERS[owner]
+                evidence["dialect"] = f"verified: GET /v1/models says owned_by={owner!r}"
+    if name is None and url_hint is not None:
+        name = url_hint
+        evidence["dialect"] = "assumed: from the URL alone"
+    if name is None:
+        evidence["dialect"] = "assumed: no native endpoint answered (a generic server)"
+    dialect = dialect_named(name) if name else GENERIC
+    template = body.get("chat_template")
+    thinking_open: bool | None = None
+    if name == "llamacpp":
+        # Render a one-message chat: does the generation prompt open a think block?
+        probe = {"messages": [{"role": "user", "content": "hi"}]}
+        rendered: Outcome = yield Call(
+            "apply-template", probe, purpose="probe", timeout=PROBE_TIMEOUT
+        )
+        prompt = rendered.body.get("prompt") if isinstance(rendered.body, Mapping) else None
+        if isinstance(prompt, str):
+            thinking_open = prompt.rstrip().endswith(_OPENERS)
+            evidence["template_opens_thinking"] = "verified: POST /apply-template rendered a chat"
+    if thinking_open is None and isinstance(template, str):
+        tail = template.rstrip()[-80:]
+        thinking_open = "<think>" in tail and "</think>" not in tail
+        evidence["template_opens_thinking"] = "assumed: from the end of /props chat_template"
+    native: bool | None = dialect.native_budget is not None
+    if name == "sglang":
+        native = bool(body.get("enable_strict_thinking"))
+        evidence["native_budget"] = "verified: /server_info enable_strict_thinking"
+    elif name == "vllm":
+        native = None  # refused with a 400 unless the server has a reasoning config
+        evidence["native_budget"] = (
+            "unknown: vLLM refuses thinking_token_budget without --reasoning-config; "
+            "terse tries it once and falls back (probe with a generation to check)"
+        )
+    elif native:
+        evidence["native_budget"] = "assumed: this server's builds honour the request field"
+    else:
+        evidence["native_budget"] = f"assumed: {dialect.label} has none (terse counts and cuts)"
+    reasoning: str | None = None
+    model = model or listed
+    if generate and model:
+        ask: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": "user", "content": PROBE_PROMPT}],
+            "max_tokens": PROBE_TOKENS,
+        }
+        fields = native_budget_fields(dialect, _PROBE_BUDGET) if name == "vllm" else {}
+        gen: Outcome = yield Call(
+            "probe-chat", {**ask, **fields}, purpose="probe", timeout=PROBE_TIMEOUT
+        )
+        err = gen.error
+        if fields:
+            if isinstance(err, ServerError) and is_native_budget_refusal(err.status, err.message):
+                native = False
+                evidence["native_budget"] = "verified: refused with a 400 (no reasoning config)"
+                gen = yield Call("probe-chat", ask, purpose="probe", timeout=PROBE_TIMEOUT)
+                err = gen.error
+            elif err is None:
+                thought = _reasoning_text(gen.body)
+                native = count_tokens(thought) <= _PROBE_BUDGET + NATIVE_SLACK
+                if not native:
+                    evidence["native_budget"] = "verified: accepted, but thinking ran past it"
+                elif thought:
+                    evidence["native_budget"] = "verified: the test's thinking stopped at it"
+                else:
+                    evidence["native_budget"] = "assumed: accepted (the test did not think)"
+        if err is None:
+            reasoning = _reasoning_shape(gen.body)
+            evidence["reasoning"] = f"verified: a {PROBE_TOKENS}-token test generation"
+            hinted = detect_from_response(gen.body) if isinstance(gen.body, Mapping) else None
+            if hinted is not None and not evidence["dialect"].startswith("verified"):
+                name, dialect = hinted, dialect_named(hinted)
+                evidence["dialect"] = "verified: recognised in a test generation's response"
+            if reasoning == "close-only" and thinking_open is None:
+                thinking_open = True
+                evidence["template_opens_thinking"] = "verified: the output had a close tag only"
+        else:
+            evidence["reasoning"] = f"unknown: the test generation failed ({err})"
+    elif generate:
+        evidence["reasoning"] = "unknown: no model to test with (give one)"
+    else:
+        evidence["reasoning"] = "unknown: not generated (probe with a generation to see)"
+    for fact in ("template_opens_thinking",):
+        evidence.setdefault(fact, "unknown")
+    version = body.get("version") or body.get("build_info")
     return ServerInfo(
         dialect=dialect.name,
         label=dialect.label,
-        version=None,
-        native_budget=None,
-        template_opens_thinking=None,
-        raw=dict(models.body) if isinstance(models.body, Mapping) else {},
+        version=str(version) if version is not None else None,
+        native_budget=native,
+        template_opens_thinking=thinking_open,
+        raw=dict(body) if body else (dict(models.body) if isinstance(models.body, Mapping) else {}),
+        reasoning=reasoning,
+        evidence=evidence,
     )

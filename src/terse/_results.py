@@ -96,9 +96,11 @@ class BudgetReport:
         hit: Whether the budget was reached.
         strategy: How the answer was still obtained: ``"native"`` (the server's own budget
             closed the thinking), ``"conclude"`` (terse cut the stream and asked the model
-            to conclude), ``"disable"`` (re-asked with thinking off), or None.
+            to conclude), ``"disable"`` (re-asked with thinking off), ``"off"`` (a budget of
+            0 tokens: asked with thinking switched off from the start), or None.
         method: How the request continued after the cut (for example
-            ``"llamacpp-completion"``, ``"chat-prefill"``, ``"new-turn"``), or None.
+            ``"llamacpp-completion"``, ``"chat-prefill"``, ``"new-turn"``; ``"switch"`` when
+            a 0-token budget sent the server's thinking switch), or None.
         reasoning_tokens: Reasoning tokens the server generated before the cut.
         limit_tokens: The budget in tokens, if any.
         limit_seconds: The budget in seconds, if any.
@@ -202,6 +204,14 @@ class ServerInfo:
         template_opens_thinking: Whether the chat template pre-fills the opening think
             tag, so inline output holds only the closing tag (None: unknown).
         raw: The probe response as the server sent it.
+        reasoning: Where a test generation put the reasoning: ``"field"`` (a reasoning
+            parser fills ``reasoning_content``/``reasoning``), ``"inline"`` (think tags in
+            ``content``), ``"close-only"`` (only the closing tag in ``content``) or
+            ``"none"`` (no reasoning seen); None when nothing was generated.
+        evidence: For each finding (``dialect``, ``native_budget``,
+            ``template_opens_thinking``, ``reasoning``), how it is known: a sentence
+            starting ``"verified:"`` (the server showed it), ``"assumed:"`` (inferred
+            from what the server is) or ``"unknown"``.
     """
 
     dialect: str
@@ -210,6 +220,12 @@ class ServerInfo:
     native_budget: bool | None = None
     template_opens_thinking: bool | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None
+    evidence: dict[str, str] = field(default_factory=dict)
+
+    def verified(self, fact: str) -> bool:
+        """Whether ``fact`` (e.g. ``"native_budget"``) was shown by the server, not assumed."""
+        return self.evidence.get(fact, "").startswith("verified")
 
 
 class _TextEvent:

@@ -151,7 +151,7 @@ def test_seconds_budget_cuts_slow_thinking(mode: str) -> None:
 def test_budget_shorthand_and_validation() -> None:
     assert terse.Budget(tokens=5).tokens == 5
     for bad in (
-        {"tokens": 0},
+        {"tokens": -1},
         {"tokens": None, "seconds": None},
         {"seconds": -1.0},
         {"tokens": 5, "on_exceed": "explode"},

@@ -452,14 +452,15 @@ def test_async_answer_text_refuses_to_join_two_attempts() -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_failed_conclusion_restarts_the_answer_and_replays_the_reasoning(mode: str) -> None:
-    # vLLM: the budget is cut, the prefill conclusion runs out of its 3 answer tokens
+    # vLLM: the budget is cut, the prefill conclusion runs out of the caller's max_tokens
     # (an answer was shown), and the new-turn conclusion answers. What was shown of the
-    # failed conclusion is void; the reasoning that stands is streamed again.
+    # failed conclusion is void; the reasoning that stands is streamed again. (Running out
+    # of Budget.answer_tokens instead ends the call: see test_budget_paths.)
     with FakeServer(dialect="vllm", tokens_per_second=300) as srv:
-        srv.push(Runaway(answer="one two three four five six seven eight"))
+        srv.push(Runaway(answer=" ".join(["word"] * 40)))
         srv.default = Reply(answer="42")
-        budget = terse.Budget(tokens=16, answer_tokens=3)
-        events = events_of(mode, srv, thinking_budget=budget)
+        budget = terse.Budget(tokens=16)
+        events = events_of(mode, srv, thinking_budget=budget, max_tokens=24)
     marks = [e for e in events if isinstance(e, terse.NewAttempt)]
     assert [(m.number, m.reason) for m in marks] == [(1, "conclude")]
     cut = events.index(marks[0])

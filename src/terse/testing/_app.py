@@ -87,6 +87,9 @@ class App:
 
     async def handle(self, conn: Connection, req: Request) -> None:
         """Record ``req`` and answer it."""
+        if self.dialect.stale_keep_alive and conn.served:
+            conn.hang_up()  # nothing is sent and nothing recorded: the client saw a dead socket
+            return
         rec = Recorded(req.method, req.path, req.query, req.headers, _parse(req.body), req.body)
         self.state.record(rec)
         if req.error is not None:  # malformed HTTP: a 400 naming the fault, then hang up

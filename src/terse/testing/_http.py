@@ -57,6 +57,7 @@ class Connection(asyncio.Protocol):
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = False
         self.keep_alive = True
+        self.served = 0  # requests answered on this connection so far
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -176,7 +177,8 @@ class Connection(asyncio.Protocol):
                     request = Request("", "", "", {}, b"", False, error=str(e))
                 self.keep_alive = request.keep_alive
                 await self._handler(self, request)
-                if not request.keep_alive:
+                self.served += 1
+                if self.closed or not request.keep_alive:
                     break
         except (ConnectionError, asyncio.CancelledError):
             pass

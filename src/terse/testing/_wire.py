@@ -60,6 +60,7 @@ _LLAMACPP = {
     ("GET", "/health"): "health",
 }
 _VLLM = {**_OPENAI, ("GET", "/version"): "version"}
+_OLLAMA = {**_OPENAI, ("GET", "/api/version"): "version"}
 _SGLANG = {**_OPENAI, ("GET", "/server_info"): "server_info"}
 # DeepSeek has no legacy completions outside its FIM beta; prefix completion lives on /beta.
 _DEEPSEEK = {
@@ -114,6 +115,10 @@ class Dialect:
         errors: Error body style, a key of ``ERROR_STYLES``.
         endpoints: ``(method, path)`` to handler name; every other path is a 404.
         stream_preamble: Bytes sent before the first ``data:`` line (OpenRouter's comment).
+        stale_keep_alive: A request that arrives on a kept-alive connection which already
+            served one is dropped unanswered and the connection closed: llama-server's
+            stale keep-alive (it closes connections it advertised as kept alive), made
+            deterministic. Off in every built-in row; set it on a row of your own.
     """
 
     name: str
@@ -142,6 +147,7 @@ class Dialect:
     prefill_echo: bool = False
     budget: Budget | None = None
     stream_preamble: bytes = b""
+    stale_keep_alive: bool = False
 
 
 _THINK = ("<think>\n", "\n</think>\n\n")
@@ -220,7 +226,9 @@ _ROWS = (
         ("reasoning",),
         model="qwen3:8b",
         errors="ollama",
+        endpoints=_OLLAMA,
         owned_by="library",
+        version="0.12.3",
         role_delta=None,
         reasoning_delta=_m(content=""),
         chunk_extra=_m(system_fingerprint="fp_ollama"),
