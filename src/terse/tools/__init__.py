@@ -1,0 +1,1 @@
+"""Tool calls (placeholder docstring, replaced below)."""

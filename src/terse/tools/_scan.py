@@ -1,0 +1,287 @@
+"""Finding inline tool-call blocks in a text, incrementally.
+
+`CallScanner` takes text in chunks and yields `Text` (prose outside calls), `Found` (a
+block of calls, with its markup) and `Cut` (a block the text ended inside) items. Feeding
+the whole text at once, or in any chunking, gives the same items once joined: the whole
+text path is the stream path with one chunk.
+
+Openers inside a markdown code fence, or right after a backtick (inline code), are prose.
+The only text held back is a possible partial opener or fence line, and a block in
+progress (a call is read whole once it ends).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ._bodies import Block, Ctx, More, read_block
+from ._formats import CALL_FORMATS, CallFormat
+
+__all__ = ["CallScanner", "Cut", "Found", "Item", "Pending", "Text"]
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Found:
+    block: Block
+    row: CallFormat
+    markup: str
+
+
+@dataclass(frozen=True)
+class Cut:
+    row: CallFormat
+    name: str
+    markup: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Markup of a block still in progress: ``name`` once known, ``delta`` the new text."""
+
+    name: str
+    delta: str
+
+
+Item = Text | Found | Cut | Pending
+
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.M)
+
+
+class _Table:
+    def __init__(self, rows: tuple[CallFormat, ...]) -> None:
+        self.rows = rows
+        lits = sorted({o for r in rows for o in r.opens if o}, key=len, reverse=True)
+        self.opens = tuple(lits)
+        self.pattern = re.compile("|".join(re.escape(o) for o in lits))
+        self.by_open = {o: tuple(r for r in rows if o in r.opens) for o in lits}
+        self.at_start = tuple(r for r in rows if r.at_start)
+        self.hold = max(len(o) for o in lits) - 1
+        trig = set("}])>|｜`;\n")
+        for r in rows:
+            for s in (r.close, r.call_close):
+                if s:
+                    trig.add(s[-1])
+        self.triggers = re.compile("[" + re.escape("".join(sorted(trig))) + "]")
+
+
+_TABLES: dict[bool, _Table] = {}
+
+
+def _table(with_tools: bool) -> _Table:
+    t = _TABLES.get(with_tools)
+    if t is None:
+        rows = tuple(r for r in CALL_FORMATS if with_tools or not r.needs_tools)
+        t = _TABLES[with_tools] = _Table(rows)
+    return t
+
+
+def _partial_tail(buf: str, opens: Iterable[str], hold: int) -> int:
+    """Start of the longest suffix of ``buf`` that is a proper prefix of an opener."""
+    n = len(buf)
+    for i in range(max(0, n - hold), n):
+        s = buf[i:]
+        for o in opens:
+            if len(o) > len(s) and o.startswith(s):
+                return i
+    return n
+
+
+class CallScanner:
+    """Incremental finder of tool-call blocks (see the module docstring)."""
+
+    def __init__(self, names: frozenset[str] | None, *, length: bool = False) -> None:
+        self._names = names
+        self._length = length
+        self._table = _table(names is not None)
+        self._buf = ""
+        self._fence = ""  # the open fence's marker, "" outside fences
+        self._line_start = True  # whether _buf[0] starts a line
+        self._prev = ""  # the character before _buf[0]
+        self._fresh = True  # nothing consumed yet (for at_start rows)
+        self._pending = False  # _buf starts with a block in progress
+        self._named = ""  # name announced for the pending block
+        self._sent = 0  # characters of the pending block already sent as Pending deltas
+        self._tried = 0  # length of _buf at the last read attempt
+        self._tail_wait = False
+
+    @property
+    def pending(self) -> bool:
+        """Whether a block is in progress."""
+        return self._pending
+
+    def feed(self, chunk: str) -> list[Item]:
+        if not chunk:
+            return []
+        self._buf += chunk
+        if self._pending and not self._tail_wait:
+            n = len(self._buf)
+            if n < 2 * self._tried and self._table.triggers.search(chunk) is None:
+                return self._deltas()
+        return self._run(final=False)
+
+    def finish(self) -> list[Item]:
+        return self._run(final=True)
+
+    def _deltas(self) -> list[Item]:
+        if not self._named:
+            return []
+        hold = 32
+        upto = len(self._buf) - hold
+        if upto > self._sent:
+            d = self._buf[self._sent : upto]
+            self._sent = upto
+            return [Pending(self._named, d)]
+        return []
+
+    def _consume(self, n: int) -> None:
+        """Drop the first ``n`` characters of the buffer, keeping line/fence state."""
+        if n <= 0:
+            return
+        self._prev = self._buf[n - 1]
+        self._line_start = self._prev == "\n"
+        self._buf = self._buf[n:]
+        self._fresh = False
+
+    def _text_upto(self, i: int, out: list[Item]) -> None:
+        """Release ``_buf[:i]`` as text, tracking fences in it."""
+        if i <= 0:
+            return
+        seg = self._buf[:i]
+        for m in _FENCE.finditer(seg):
+            if m.start() == 0 and not self._line_start:
+                continue
+            mark = m.group(1)
+            if not self._fence:
+                self._fence = mark
+            elif mark[0] == self._fence[0] and len(mark) >= len(self._fence):
+                self._fence = ""
+        out.append(Text(seg))
+        self._consume(i)
+
+    def _run(self, final: bool) -> list[Item]:
+        out: list[Item] = []
+        ctx = Ctx(final=final, length=self._length, names=self._names)
+        table = self._table
+        search_from = 0
+        while self._buf:
+            buf = self._buf
+            if self._fresh and table.at_start and search_from == 0:
+                got = self._try(table.at_start, "", 0, ctx, out)
+                if got == "wait":
+                    return out
+                self._fresh = False
+                if got == "done":
+                    continue
+            if self._fence:
+                # Inside a fence: only a closing fence line matters.
+                m = None
+                for fm in _FENCE.finditer(buf, search_from):
+                    if fm.start() == 0 and not self._line_start:
+                        continue
+                    if fm.group(1)[0] == self._fence[0] and len(fm.group(1)) >= len(self._fence):
+                        m = fm
+                        break
+                if m is None:
+                    cut = len(buf) if final else self._hold_fence(buf)
+                    self._text_upto(cut, out)
+                    return out
+                self._text_upto(m.end(), out)
+                search_from = 0
+                continue
+            m2 = table.pattern.search(buf, search_from)
+            fm2 = None
+            for fm in _FENCE.finditer(buf, search_from, m2.start() if m2 else len(buf)):
+                if fm.start() == 0 and not self._line_start:
+                    continue
+                fm2 = fm
+                break
+            if fm2 is not None:
+                self._text_upto(fm2.end(), out)
+                search_from = 0
+                continue
+            if m2 is None:
+                if final:
+                    self._text_upto(len(buf), out)
+                    return out
+                cut = min(_partial_tail(buf, table.opens, table.hold), self._hold_fence(buf))
+                self._text_upto(cut, out)
+                return out
+            i = m2.start()
+            prev = buf[i - 1] if i > 0 else self._prev
+            if prev == "`":
+                search_from = i + 1
+                continue
+            self._text_upto(i, out)
+            search_from = 0
+            opener = m2.group()
+            got = self._try(table.by_open[opener], opener, 0, ctx, out)
+            if got == "wait":
+                return out
+            if got == "none":
+                search_from = 1
+        return out
+
+    def _hold_fence(self, buf: str) -> int:
+        """Hold a last line that may still become a fence line."""
+        j = buf.rfind("\n") + 1
+        if j == 0 and not self._line_start:
+            return len(buf)
+        line = buf[j:]
+        if len(line) < 64 and line.strip(" \t`~") == "" and line:
+            return j
+        return len(buf)
+
+    def _try(
+        self, rows: tuple[CallFormat, ...], opener: str, i: int, ctx: Ctx, out: list[Item]
+    ) -> str:
+        """Read a block at ``_buf[i]``: "done" (consumed), "none" (prose) or "wait"."""
+        buf = self._buf
+        p = i + len(opener)
+        for row in rows:
+            if row.needs_tools and self._names is None:
+                continue
+            try:
+                block = read_block(row, buf, p, ctx)
+            except More as e:
+                if ctx.final and row.needs_tools:
+                    continue  # no delimiter of its own: an unfinished one is prose
+                if ctx.final:
+                    self._end_block()
+                    out.append(Cut(row, e.name, buf[i:]))
+                    self._consume(len(buf))
+                    return "done"
+                self._pending = True
+                self._tried = len(buf)
+                self._tail_wait = e.tail
+                if e.name and not self._named:
+                    self._named = e.name
+                    self._sent = i
+                out.extend(self._deltas())
+                return "wait"
+            if block is None:
+                continue
+            if not self._named and block.calls:
+                self._named = block.calls[0].name
+                self._sent = i
+            if self._pending and self._sent < block.end:
+                out.append(Pending(self._named, buf[self._sent : block.end]))
+            self._end_block()
+            out.append(Found(block, row, buf[i : block.end]))
+            self._consume(block.end)
+            return "done"
+        self._end_block()
+        return "none"
+
+    def _end_block(self) -> None:
+        self._pending = False
+        self._named = ""
+        self._sent = 0
+        self._tried = 0
+        self._tail_wait = False
