@@ -400,12 +400,13 @@ class ToolCallStream:
                 continue
             if isinstance(it, Found):
                 for raw in it.block.calls:
-                    got = finalize_call(
-                        raw, len(self._drafts), it.row.name, self._specs, self._seed
-                    )
+                    n = len(self._drafts)
+                    got = finalize_call(raw, n, it.row.name, self._specs, self._seed)
+                    last = got if isinstance(got, ToolCall) else None  # only valid ones promote
+                    if not isinstance(got, ToolCall):
+                        got = finalize_call(raw, n, it.row.name, None, self._seed)
                     if isinstance(got, ToolCall):
                         self._drafts.append(got)
-                        last = got
             if isinstance(it, (Found, Cut)):
                 self._emit_reasoning(it.markup, out)
         self._tentative = []
@@ -514,6 +515,8 @@ class ToolCallStream:
         if msg is None:
             return
         kind, recipient, body, terminated = msg
+        if kind != "reasoning":
+            self._reasoning_closed = True
         if kind == "reasoning":
             self._has_reasoning = True
             self._rseg.boundary()
