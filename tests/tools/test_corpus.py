@@ -49,7 +49,7 @@ def _stream(row: dict[str, Any], parts: list[str]) -> tuple[ParsedCalls, list[An
 
 def _chunks(text: str, cuts: list[int]) -> list[str]:
     cuts = sorted({c for c in cuts if 0 < c < len(text)})
-    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
 
 
 def test_corpus_is_the_shared_one() -> None:
@@ -69,7 +69,8 @@ def test_row_whole(row: dict[str, Any]) -> None:
     else:
         assert not p.errors
     if "truncated" in row["tags"]:
-        assert p.truncated and not p.calls
+        assert p.truncated
+        assert not p.calls
     else:
         assert not p.truncated
     if row.get("if_promoted"):

@@ -20,7 +20,7 @@ from typing import Any
 from .._jsonrepair import repair
 from ._formats import CallFormat
 
-__all__ = ["MAX_DEPTH", "Block", "Ctx", "More", "RawCall", "read_block"]
+__all__ = ["MAX_DEPTH", "Block", "Ctx", "More", "RawCall", "TooDeep", "read_block"]
 
 MAX_DEPTH = 128
 _SAFE_REPAIRS = frozenset({"trailing_commas", "single_quotes", "newlines_in_strings"})
@@ -30,6 +30,14 @@ _STRING_OR: dict[str, re.Pattern[str]] = {}  # needle -> compiled pattern, fille
 _JSON_TOKEN = re.compile(r"""([\[{])|([\]}])|"(?:[^"\\]|\\.)*(?:"|\\?\Z)""", re.S)
 _PAIRS = {"]": "[", "}": "{"}
 _ATTR = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+
+
+class TooDeep(Exception):
+    """Nesting beyond `MAX_DEPTH`: not a call; ``stop`` is where reading gave up."""
+
+    def __init__(self, stop: int) -> None:
+        super().__init__(stop)
+        self.stop = stop
 
 
 class More(Exception):
@@ -48,6 +56,9 @@ class Ctx:
     final: bool
     length: bool = False  # finish_reason == "length": a cut is never "repaired"
     names: frozenset[str] | None = None  # known tool names; None when no tools were given
+    # needle -> length of a suffix of the text known not to hold it (the scanner only ever
+    # drops text from the front while one Ctx lives, so a missing closer is searched once).
+    absent: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,8 +111,14 @@ def _find(text: str, needle: str, p: int) -> int:
     return i
 
 
-def _find_outside_strings(text: str, needle: str, p: int) -> int:
+def _find_outside_strings(text: str, needle: str, p: int, ctx: Ctx | None = None) -> int:
     """Index of ``needle`` outside JSON strings, at or after ``p``; -1 if absent."""
+    if ctx is not None and len(text) - p <= ctx.absent.get(needle, -1):
+        return -1
+    if text.find(needle, p) == -1:
+        if ctx is not None:
+            ctx.absent[needle] = len(text) - p
+        return -1
     pat = _STRING_OR.get(needle)
     if pat is None:
         pat = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|' + re.escape(needle), re.S)
@@ -128,7 +145,8 @@ def json_end(text: str, p: int) -> tuple[int, list[str], bool]:
     """End of the JSON value opening at ``text[p]`` (``{`` or ``[``), skipping strings.
 
     Returns ``(end, stack, in_string)``: ``end`` is -1 when the text ends first (then
-    ``stack`` holds the unclosed brackets), -2 for a mismatched bracket or too deep.
+    ``stack`` holds the unclosed brackets), -2 for a mismatched bracket. Raises `TooDeep`
+    past `MAX_DEPTH`.
     """
     stack: list[str] = []
     for m in _JSON_TOKEN.finditer(text, p):
@@ -136,7 +154,7 @@ def json_end(text: str, p: int) -> tuple[int, list[str], bool]:
         if o:
             stack.append(o)
             if len(stack) > MAX_DEPTH:
-                return -2, stack, False
+                raise TooDeep(m.end())
         elif c:
             if not stack or stack[-1] != _PAIRS[c]:
                 return -2, stack, False
@@ -205,7 +223,10 @@ def _load_region(region: str) -> tuple[Any, tuple[str, ...]] | None:
     got = load_json(region)
     if got is not None:
         return got
-    end, stack, in_string = json_end(region, 0) if region[:1] in "{[" else (-2, [], False)
+    try:
+        end, stack, in_string = json_end(region, 0) if region[:1] in "{[" else (-2, [], False)
+    except TooDeep:
+        return None
     if end == -1 and stack == ["{"] and not in_string:
         got = load_json(region + "}")
         if got is not None:
@@ -270,7 +291,7 @@ def _json_body(row: CallFormat, text: str, p: int, ctx: Ctx) -> Block | None:
     close = "```" if row.fence else row.close
     ci = -1
     if close:
-        ci = _find_outside_strings(text, close, q)
+        ci = _find_outside_strings(text, close, q, ctx)
         if ci != -1:
             got = _load_region(text[q:ci])
             if got is not None:
@@ -479,7 +500,7 @@ def _section(row: CallFormat, text: str, p: int, ctx: Ctx) -> Block | None:
                 raise More()
             return None
         header = text[q:si].strip()
-        ce = _find_outside_strings(text, row.call_close, si + len(row.sep))
+        ce = _find_outside_strings(text, row.call_close, si + len(row.sep), ctx)
         if ce == -1:
             raise More(_header_name(header))
         body = text[si + len(row.sep) : ce]
@@ -617,9 +638,10 @@ _PY_CONST = {"True": True, "False": False, "None": None, "true": True, "false": 
 class _Py:
     """A reader of Python literals and keyword calls (never `eval`)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, recover: bool = True) -> None:
         self.t = text
         self.n = len(text)
+        self.recover = recover  # skip a call with a bad argument (delimited lists only)
 
     def ws(self, p: int) -> int:
         return _ws(self.t, p)
@@ -778,6 +800,8 @@ class _Py:
                 elif self.t[q] != ")":
                     raise _Bad()
         except _Bad:
+            if not self.recover:
+                raise
             end = self.skip_call(args_start)
             raw = self.t[args_start : end - 1]
             return RawCall(name, raw, problem="an argument is not a plain literal"), end
@@ -786,7 +810,7 @@ class _Py:
 
 
 def _pythonic(row: CallFormat, text: str, p: int, ctx: Ctx) -> Block | None:
-    py = _Py(text)
+    py = _Py(text, recover=not row.needs_tools)
     q = p if row.needs_tools else _ws(text, p)
     if not row.needs_tools:
         py.need(q)

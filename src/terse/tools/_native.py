@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._bodies import RawCall, json_end, load_json
+from ._bodies import RawCall, TooDeep, json_end, load_json
 from ._calls import ParsedCalls, ToolCall, ToolProblem
 from ._parse import CallDelta, CallStarted, finalize_call, parse_tool_calls
 from ._schema import ToolLike, ToolSpec, tool_specs
@@ -50,7 +50,10 @@ def _raw_call(name: str, arguments: Any, cid: str | None, length: bool) -> RawCa
         if inner is not None:
             got = inner[0], (*got[1], "double_encoded", *inner[1])
     if got is None:
-        end, stack, in_string = json_end(text, 0) if text[:1] in "{[" else (-2, [], False)
+        try:
+            end, stack, in_string = json_end(text, 0) if text[:1] in "{[" else (-2, [], False)
+        except TooDeep:
+            end, stack, in_string = -2, [], False
         if end == -1:
             if length or in_string or stack != ["{"]:
                 return RawCall(name, arguments, id=cid, truncated=True)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ._bodies import Block, Ctx, More, read_block
+from ._bodies import Block, Ctx, More, TooDeep, read_block
 from ._formats import CALL_FORMATS, CallFormat
 
 __all__ = ["CallScanner", "Cut", "Found", "Item", "Pending", "Text"]
@@ -94,21 +94,26 @@ def _partial_tail(buf: str, opens: Iterable[str], hold: int) -> int:
 
 
 class CallScanner:
-    """Incremental finder of tool-call blocks (see the module docstring)."""
+    """Incremental finder of tool-call blocks (see the module docstring).
+
+    Positions are absolute offsets into ``_buf``; released text is dropped from the front
+    once per `feed`, never per item, so a text with many blocks or fences stays linear.
+    """
 
     def __init__(self, names: frozenset[str] | None, *, length: bool = False) -> None:
         self._names = names
         self._length = length
         self._table = _table(names is not None)
         self._buf = ""
+        self._off = 0  # start of the text not yet released
         self._fence = ""  # the open fence's marker, "" outside fences
-        self._line_start = True  # whether _buf[0] starts a line
-        self._prev = ""  # the character before _buf[0]
+        self._line_start = True  # whether the text at _off starts a line
+        self._prev = ""  # the character before _off
         self._fresh = True  # nothing consumed yet (for at_start rows)
-        self._pending = False  # _buf starts with a block in progress
+        self._pending = False  # a block in progress starts at _off
         self._named = ""  # name announced for the pending block
-        self._sent = 0  # characters of the pending block already sent as Pending deltas
-        self._tried = 0  # length of _buf at the last read attempt
+        self._sent = 0  # offset up to which the pending block was sent as Pending deltas
+        self._tried = 0  # length of the pending text at the last read attempt
         self._tail_wait = False
 
     @property
@@ -121,7 +126,7 @@ class CallScanner:
             return []
         self._buf += chunk
         if self._pending and not self._tail_wait:
-            n = len(self._buf)
+            n = len(self._buf) - self._off
             if n < 2 * self._tried and self._table.triggers.search(chunk) is None:
                 return self._deltas()
         return self._run(final=False)
@@ -132,116 +137,150 @@ class CallScanner:
     def _deltas(self) -> list[Item]:
         if not self._named:
             return []
-        hold = 32
-        upto = len(self._buf) - hold
+        upto = len(self._buf) - 32  # a closer may be arriving: hold its length
         if upto > self._sent:
             d = self._buf[self._sent : upto]
             self._sent = upto
             return [Pending(self._named, d)]
         return []
 
-    def _consume(self, n: int) -> None:
-        """Drop the first ``n`` characters of the buffer, keeping line/fence state."""
-        if n <= 0:
+    def _compact(self) -> None:
+        if self._off:
+            self._buf = self._buf[self._off :]
+            if self._pending:
+                self._sent -= self._off
+            self._off = 0
+
+    def _consume_to(self, i: int) -> None:
+        if i <= self._off:
             return
-        self._prev = self._buf[n - 1]
+        self._prev = self._buf[i - 1]
         self._line_start = self._prev == "\n"
-        self._buf = self._buf[n:]
+        self._off = i
         self._fresh = False
 
-    def _text_upto(self, i: int, out: list[Item]) -> None:
-        """Release ``_buf[:i]`` as text, tracking fences in it."""
-        if i <= 0:
-            return
-        seg = self._buf[:i]
-        for m in _FENCE.finditer(seg):
-            if m.start() == 0 and not self._line_start:
+    def _fences(self, a: int, b: int) -> None:
+        for m in _FENCE.finditer(self._buf, a, b):
+            if m.start() == self._off and not self._line_start:
                 continue
             mark = m.group(1)
             if not self._fence:
                 self._fence = mark
             elif mark[0] == self._fence[0] and len(mark) >= len(self._fence):
                 self._fence = ""
-        out.append(Text(seg))
-        self._consume(i)
+
+    def _text_upto(self, i: int, out: list[Item]) -> None:
+        """Release the text from ``_off`` to ``i``, tracking fences in it."""
+        if i <= self._off:
+            return
+        self._fences(self._off, i)
+        out.append(Text(self._buf[self._off : i]))
+        self._consume_to(i)
+
+    def _fence_line(self, a: int, b: int) -> re.Match[str] | None:
+        """The first fence line starting in [a, b) (a line start, not mid-line)."""
+        for fm in _FENCE.finditer(self._buf, a, b):
+            if fm.start() == self._off and not self._line_start:
+                continue
+            return fm
+        return None
 
     def _run(self, final: bool) -> list[Item]:
         out: list[Item] = []
+        try:
+            self._scan(final, out)
+        finally:
+            self._compact()
+        return out
+
+    def _scan(self, final: bool, out: list[Item]) -> None:
         ctx = Ctx(final=final, length=self._length, names=self._names)
         table = self._table
-        search_from = 0
-        while self._buf:
-            buf = self._buf
-            if self._fresh and table.at_start and search_from == 0:
-                got = self._try(table.at_start, "", 0, ctx, out)
+        buf = self._buf
+        n = len(buf)
+        search = self._off
+        m_next: re.Match[str] | None = None  # the next opener, searched once per position
+        no_open_from = n + 1  # no opener at or after this offset
+        while self._off < n:
+            if self._fresh and table.at_start and search == self._off:
+                got = self._try(table.at_start, "", self._off, ctx, out)
                 if got == "wait":
-                    return out
+                    return
                 self._fresh = False
                 if got == "done":
+                    search = self._off
                     continue
             if self._fence:
                 # Inside a fence: only a closing fence line matters.
                 m = None
-                for fm in _FENCE.finditer(buf, search_from):
-                    if fm.start() == 0 and not self._line_start:
+                for fm in _FENCE.finditer(buf, search):
+                    if fm.start() == self._off and not self._line_start:
                         continue
                     if fm.group(1)[0] == self._fence[0] and len(fm.group(1)) >= len(self._fence):
                         m = fm
                         break
                 if m is None:
-                    cut = len(buf) if final else self._hold_fence(buf)
-                    self._text_upto(cut, out)
-                    return out
-                self._text_upto(m.end(), out)
-                search_from = 0
+                    out.append(Text(buf[self._off : self._hold_fence(n, final)]))
+                    self._consume_to(self._hold_fence(n, final))
+                    return
+                out.append(Text(buf[self._off : m.end()]))
+                self._fence = ""
+                self._consume_to(m.end())
+                search = self._off
                 continue
-            m2 = table.pattern.search(buf, search_from)
-            fm2 = None
-            for fm in _FENCE.finditer(buf, search_from, m2.start() if m2 else len(buf)):
-                if fm.start() == 0 and not self._line_start:
-                    continue
-                fm2 = fm
-                break
+            if no_open_from <= search:
+                m2 = None
+            elif m_next is not None and m_next.start() >= search:
+                m2 = m_next
+            else:
+                m2 = m_next = table.pattern.search(buf, search)
+                if m2 is None:
+                    no_open_from = search
+            fm2 = self._fence_line(search, m2.start() if m2 else n)
             if fm2 is not None:
                 self._text_upto(fm2.end(), out)
-                search_from = 0
+                search = self._off
                 continue
             if m2 is None:
                 if final:
-                    self._text_upto(len(buf), out)
-                    return out
-                cut = min(_partial_tail(buf, table.opens, table.hold), self._hold_fence(buf))
+                    self._text_upto(n, out)
+                    return
+                tail = _partial_tail(buf, table.opens, table.hold)
+                cut = min(max(tail, self._off), self._hold_fence(n, final))
                 self._text_upto(cut, out)
-                return out
+                return
             i = m2.start()
-            prev = buf[i - 1] if i > 0 else self._prev
+            prev = buf[i - 1] if i > self._off else self._prev
             if prev == "`":
-                search_from = i + 1
+                search = i + 1
                 continue
             self._text_upto(i, out)
-            search_from = 0
             opener = m2.group()
-            got = self._try(table.by_open[opener], opener, 0, ctx, out)
+            got = self._try(table.by_open[opener], opener, i, ctx, out)
             if got == "wait":
-                return out
-            if got == "none":
-                search_from = 1
-        return out
+                return
+            # An offset to skip to (nesting too deep), past the block, or past the opener.
+            search = got if isinstance(got, int) else self._off if got == "done" else i + 1
 
-    def _hold_fence(self, buf: str) -> int:
+    def _hold_fence(self, n: int, final: bool) -> int:
         """Hold a last line that may still become a fence line."""
-        j = buf.rfind("\n") + 1
-        if j == 0 and not self._line_start:
-            return len(buf)
-        line = buf[j:]
-        if len(line) < 64 and line.strip(" \t`~") == "" and line:
+        if final:
+            return n
+        buf = self._buf
+        j = buf.rfind("\n", self._off, n) + 1
+        if j == 0:
+            if not self._line_start:
+                return n
+            j = self._off
+        line = buf[j:n]
+        if line and len(line) < 64 and line.strip(" \t`~") == "":
             return j
-        return len(buf)
+        return n
 
     def _try(
         self, rows: tuple[CallFormat, ...], opener: str, i: int, ctx: Ctx, out: list[Item]
-    ) -> str:
-        """Read a block at ``_buf[i]``: "done" (consumed), "none" (prose) or "wait"."""
+    ) -> str | int:
+        """Read a block at ``i``: "done", "none" (prose), "wait", or an offset to skip to."""
         buf = self._buf
         p = i + len(opener)
         for row in rows:
@@ -249,16 +288,19 @@ class CallScanner:
                 continue
             try:
                 block = read_block(row, buf, p, ctx)
+            except TooDeep as e:
+                self._end_block()
+                return max(e.stop, i + 1)
             except More as e:
                 if ctx.final and row.needs_tools:
                     continue  # no delimiter of its own: an unfinished one is prose
                 if ctx.final:
                     self._end_block()
                     out.append(Cut(row, e.name, buf[i:]))
-                    self._consume(len(buf))
+                    self._consume_to(len(buf))
                     return "done"
                 self._pending = True
-                self._tried = len(buf)
+                self._tried = len(buf) - i
                 self._tail_wait = e.tail
                 if e.name and not self._named:
                     self._named = e.name
@@ -274,7 +316,7 @@ class CallScanner:
                 out.append(Pending(self._named, buf[self._sent : block.end]))
             self._end_block()
             out.append(Found(block, row, buf[i : block.end]))
-            self._consume(block.end)
+            self._consume_to(block.end)
             return "done"
         self._end_block()
         return "none"
