@@ -54,7 +54,7 @@ def test_pydantic_model_tool_is_named_after_its_class() -> None:
     spec = tool_spec(Search)
     assert (spec.name, spec.description) == ("Search", "Search the web.")
     assert spec.validate({"query": "x", "limit": "3"}) == ({"query": "x", "limit": 3}, ())
-    args, errors = spec.validate({"limit": 2})
+    _, errors = spec.validate({"limit": 2})
     assert errors
     assert "query" in errors[0]
 

@@ -63,6 +63,11 @@ class _Table:
         self.by_open = {o: tuple(r for r in rows if o in r.opens) for o in lits}
         self.at_start = tuple(r for r in rows if r.at_start)
         self.hold = max(len(o) for o in lits) - 1
+        self.firsts = re.compile("[" + re.escape("".join(sorted({o[0] for o in lits}))) + "]")
+        # A chunk that may change nothing but the text: no opener, fence or line start in it.
+        self.quiet = re.compile(
+            "|".join(re.escape(o) for o in lits) + r"|[`~\n]|" + self.firsts.pattern
+        )
         trig = set("}])>|｜`;\n")
         for r in rows:
             for s in (r.close, r.call_close):
@@ -82,14 +87,15 @@ def _table(with_tools: bool) -> _Table:
     return t
 
 
-def _partial_tail(buf: str, opens: Iterable[str], hold: int) -> int:
+def _partial_tail(buf: str, table: _Table, start: int) -> int:
     """Start of the longest suffix of ``buf`` that is a proper prefix of an opener."""
     n = len(buf)
-    for i in range(max(0, n - hold), n):
-        s = buf[i:]
-        for o in opens:
+    lo = max(start, n - table.hold)
+    for m in table.firsts.finditer(buf, lo):
+        s = buf[m.start() :]
+        for o in table.opens:
             if len(o) > len(s) and o.startswith(s):
-                return i
+                return m.start()
     return n
 
 
@@ -124,6 +130,16 @@ class CallScanner:
     def feed(self, chunk: str) -> list[Item]:
         if not chunk:
             return []
+        if (
+            not self._buf
+            and not self._fence
+            and not self._fresh
+            and self._table.quiet.search(chunk) is None
+        ):
+            # Nothing held and nothing in the chunk can start a block or a fence: it is text.
+            self._prev = chunk[-1]
+            self._line_start = False
+            return [Text(chunk)]
         self._buf += chunk
         if self._pending and not self._tail_wait:
             n = len(self._buf) - self._off
@@ -245,7 +261,7 @@ class CallScanner:
                 if final:
                     self._text_upto(n, out)
                     return
-                tail = _partial_tail(buf, table.opens, table.hold)
+                tail = _partial_tail(buf, table, self._off)
                 cut = min(max(tail, self._off), self._hold_fence(n, final))
                 self._text_upto(cut, out)
                 return
