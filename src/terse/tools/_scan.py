@@ -13,7 +13,6 @@ progress (a call is read whole once it ends).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ._bodies import Block, Ctx, More, TooDeep, read_block
