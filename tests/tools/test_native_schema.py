@@ -247,3 +247,15 @@ def test_accumulator_cut_call_is_truncated_after_length() -> None:
     p = _accumulate(chunks, finish_reason="length")
     assert not p.calls
     assert p.truncated[0].kind == "truncated"
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import terse.tools._native
+    import terse.tools._parse
+
+    for mod in (terse.tools._parse, terse.tools._native):
+        failed, attempted = doctest.testmod(mod)
+        assert attempted
+        assert not failed
