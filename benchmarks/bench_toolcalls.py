@@ -1,0 +1,147 @@
+"""Tool-call parsing cost, as ratios against baselines measured in the same run.
+
+Parse: µs per call of `terse.tools.parse_output` on an output holding 200 Hermes calls and
+200 Qwen3-Coder XML calls, against ``json.loads`` of each call's JSON alone (the floor any
+parser pays).
+Stream: ns per chunk of `terse.tools.ToolCallStream.feed` on a realistic tool turn
+(reasoning, a sentence, three calls with long arguments; 1-4-character chunks), against
+`terse.Splitter.feed` on plain text of the same length and chunking.
+
+Run: ``python benchmarks/bench_toolcalls.py``. Target: streaming with tool-call deltas
+within 1.2x of plain-text streaming through `terse.Splitter`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+from _report import interleaved, result
+
+from terse import Splitter
+from terse.tools import ToolCallStream, parse_output
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "write_file",
+            "parameters": {
+                "type": "object",
+                "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+                "required": ["path", "content"],
+            },
+        },
+    }
+]
+WORDS = "Let me think about this file . The user wants a helper , so write it".split()
+CODE = "def add(a, b):\n    return a + b  # sum\n\n"
+
+
+def prose(n: int, seed: int) -> str:
+    rnd = random.Random(seed)
+    out: list[str] = []
+    size = 0
+    while size < n:
+        w = rnd.choice(WORDS) + " "
+        out.append(w)
+        size += len(w)
+    return "".join(out)
+
+
+def hermes(i: int) -> str:
+    args = {"path": f"f{i}.py", "content": CODE * 3}
+    return (
+        "<tool_call>\n" + json.dumps({"name": "write_file", "arguments": args}) + "\n</tool_call>\n"
+    )
+
+
+def qwen_xml(i: int) -> str:
+    return (
+        f"<tool_call>\n<function=write_file>\n<parameter=path>\nf{i}.py\n</parameter>\n"
+        f"<parameter=content>\n{CODE * 3}\n</parameter>\n</function>\n</tool_call>\n"
+    )
+
+
+def chunk(text: str, seed: int = 2) -> list[str]:
+    rnd = random.Random(seed)
+    out, i = [], 0
+    while i < len(text):
+        n = rnd.randint(1, 4)
+        out.append(text[i : i + n])
+        i += n
+    return out
+
+
+def main() -> None:
+    # Parse cost per call.
+    n = 200
+    many_json = "<think>ok</think>\n" + "".join(hermes(i) for i in range(n))
+    many_xml = "<think>ok</think>\n" + "".join(qwen_xml(i) for i in range(n))
+    payloads = [json.dumps({"path": f"f{i}.py", "content": CODE * 3}) for i in range(n)]
+    assert len(parse_output(many_json, TOOLS).calls) == n
+    assert len(parse_output(many_xml, TOOLS).calls) == n
+    t = interleaved(
+        {
+            "hermes": lambda: parse_output(many_json, TOOLS),
+            "qwen_xml": lambda: parse_output(many_xml, TOOLS),
+            "json.loads": lambda: [json.loads(p) for p in payloads],
+        },
+        rounds=30,
+    )
+    print(f"{'parse, per call':32} {'µs':>8} {'x json.loads':>13}")
+    for k in ("hermes", "qwen_xml", "json.loads"):
+        print(f"{k:32} {t[k] / n * 1e6:8.2f} {t[k] / t['json.loads']:13.2f}")
+    result(
+        "toolcall_parse_vs_json_loads",
+        t["hermes"] / t["json.loads"],
+        baseline="json.loads per call",
+    )
+
+    # Per-chunk stream cost.
+    turn = (
+        "<think>\n"
+        + prose(3000, 1)
+        + "\n</think>\n\nI will write the files.\n"
+        + hermes(1)
+        + hermes(2)
+        + hermes(3)
+    )
+    plain = "<think>\n" + prose(3000, 1) + "\n</think>\n\n" + prose(len(turn) - 3020, 3)
+    tool_chunks = chunk(turn)
+    plain_chunks = chunk(plain)
+
+    def stream_tools() -> None:
+        s = ToolCallStream(TOOLS)
+        for c in tool_chunks:
+            s.feed(c)
+        s.finish()
+
+    def stream_plain() -> None:
+        s = Splitter()
+        for c in plain_chunks:
+            s.feed(c)
+        s.finish()
+
+    check = ToolCallStream(TOOLS)
+    for c in tool_chunks:
+        check.feed(c)
+    check.finish()
+    assert len(check.result().calls) == 3
+    t = interleaved({"tools": stream_tools, "plain": stream_plain}, rounds=40)
+    per_tool = t["tools"] / len(tool_chunks) * 1e9
+    per_plain = t["plain"] / len(plain_chunks) * 1e9
+    print(f"\n{'stream, per chunk':32} {'ns':>8}")
+    print(f"{'ToolCallStream (tool turn)':32} {per_tool:8.0f}")
+    print(f"{'Splitter (plain text)':32} {per_plain:8.0f}")
+    print(f"chunks: {len(tool_chunks)} vs {len(plain_chunks)}")
+    result(
+        "toolcall_stream_vs_plain_splitter",
+        per_tool / per_plain,
+        baseline="Splitter.feed per chunk, plain text",
+        target="<=1.2",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""Finding inline tool-call blocks in a text, incrementally.
+
+`CallScanner` takes text in chunks and yields `Text` (prose outside calls), `Found` (a
+block of calls, with its markup) and `Cut` (a block the text ended inside) items. Feeding
+the whole text at once, or in any chunking, gives the same items once joined: the whole
+text path is the stream path with one chunk.
+
+Openers inside a markdown code fence, or right after a backtick (inline code), are prose.
+The only text held back is a possible partial opener or fence line, and a block in
+progress (a call is read whole once it ends).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ._bodies import Block, Ctx, More, TooDeep, read_block
+from ._formats import CALL_FORMATS, CallFormat
+
+__all__ = ["CallScanner", "Cut", "Found", "Item", "Pending", "Text"]
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Found:
+    block: Block
+    row: CallFormat
+    markup: str
+
+
+@dataclass(frozen=True)
+class Cut:
+    row: CallFormat
+    name: str
+    markup: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Markup of a block still in progress: ``name`` once known, ``delta`` the new text."""
+
+    name: str
+    delta: str
+
+
+Item = Text | Found | Cut | Pending
+
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.M)
+
+
+class _Table:
+    def __init__(self, rows: tuple[CallFormat, ...]) -> None:
+        self.rows = rows
+        lits = sorted({o for r in rows for o in r.opens if o}, key=len, reverse=True)
+        self.opens = tuple(lits)
+        self.pattern = re.compile("|".join(re.escape(o) for o in lits))
+        self.by_open = {o: tuple(r for r in rows if o in r.opens) for o in lits}
+        self.at_start = tuple(r for r in rows if r.at_start)
+        self.hold = max(len(o) for o in lits) - 1
+        self.firsts = re.compile("[" + re.escape("".join(sorted({o[0] for o in lits}))) + "]")
+        # A chunk that may change nothing but the text: no opener, fence or line start in it.
+        self.quiet = re.compile(
+            "|".join(re.escape(o) for o in lits) + r"|[`~\n]|" + self.firsts.pattern
+        )
+        trig = set("}])>|｜`;\n")
+        for r in rows:
+            for s in (r.close, r.call_close):
+                if s:
+                    trig.add(s[-1])
+        self.triggers = re.compile("[" + re.escape("".join(sorted(trig))) + "]")
+
+
+_TABLES: dict[bool, _Table] = {}
+
+
+def _table(with_tools: bool) -> _Table:
+    t = _TABLES.get(with_tools)
+    if t is None:
+        rows = tuple(r for r in CALL_FORMATS if with_tools or not r.needs_tools)
+        t = _TABLES[with_tools] = _Table(rows)
+    return t
+
+
+def _partial_tail(buf: str, table: _Table, start: int) -> int:
+    """Start of the longest suffix of ``buf`` that is a proper prefix of an opener."""
+    n = len(buf)
+    lo = max(start, n - table.hold)
+    for m in table.firsts.finditer(buf, lo):
+        s = buf[m.start() :]
+        for o in table.opens:
+            if len(o) > len(s) and o.startswith(s):
+                return m.start()
+    return n
+
+
+class CallScanner:
+    """Incremental finder of tool-call blocks (see the module docstring).
+
+    Positions are absolute offsets into ``_buf``; released text is dropped from the front
+    once per `feed`, never per item, so a text with many blocks or fences stays linear.
+    """
+
+    def __init__(self, names: frozenset[str] | None, *, length: bool = False) -> None:
+        self._names = names
+        self._length = length
+        self._table = _table(names is not None)
+        self._buf = ""
+        self._off = 0  # start of the text not yet released
+        self._fence = ""  # the open fence's marker, "" outside fences
+        self._line_start = True  # whether the text at _off starts a line
+        self._prev = ""  # the character before _off
+        self._fresh = True  # nothing consumed yet (for at_start rows)
+        self._pending = False  # a block in progress starts at _off
+        self._named = ""  # name announced for the pending block
+        self._sent = 0  # offset up to which the pending block was sent as Pending deltas
+        self._tried = 0  # length of the pending text at the last read attempt
+        self._tail_wait = False
+
+    @property
+    def pending(self) -> bool:
+        """Whether a block is in progress."""
+        return self._pending
+
+    def feed(self, chunk: str) -> list[Item]:
+        if not chunk:
+            return []
+        if (
+            not self._buf
+            and not self._fence
+            and not self._fresh
+            and self._table.quiet.search(chunk) is None
+        ):
+            # Nothing held and nothing in the chunk can start a block or a fence: it is text.
+            self._prev = chunk[-1]
+            self._line_start = False
+            return [Text(chunk)]
+        self._buf += chunk
+        if self._pending and not self._tail_wait:
+            n = len(self._buf) - self._off
+            if n < 2 * self._tried and self._table.triggers.search(chunk) is None:
+                return self._deltas()
+        return self._run(final=False)
+
+    def finish(self) -> list[Item]:
+        return self._run(final=True)
+
+    def _deltas(self) -> list[Item]:
+        if not self._named:
+            return []
+        upto = len(self._buf) - 32  # a closer may be arriving: hold its length
+        if upto > self._sent:
+            d = self._buf[self._sent : upto]
+            self._sent = upto
+            return [Pending(self._named, d)]
+        return []
+
+    def _compact(self) -> None:
+        if self._off:
+            self._buf = self._buf[self._off :]
+            if self._pending:
+                self._sent -= self._off
+            self._off = 0
+
+    def _consume_to(self, i: int) -> None:
+        if i <= self._off:
+            return
+        self._prev = self._buf[i - 1]
+        self._line_start = self._prev == "\n"
+        self._off = i
+        self._fresh = False
+
+    def _fences(self, a: int, b: int) -> None:
+        for m in _FENCE.finditer(self._buf, a, b):
+            if m.start() == self._off and not self._line_start:
+                continue
+            mark = m.group(1)
+            if not self._fence:
+                self._fence = mark
+            elif mark[0] == self._fence[0] and len(mark) >= len(self._fence):
+                self._fence = ""
+
+    def _text_upto(self, i: int, out: list[Item]) -> None:
+        """Release the text from ``_off`` to ``i``, tracking fences in it."""
+        if i <= self._off:
+            return
+        self._fences(self._off, i)
+        out.append(Text(self._buf[self._off : i]))
+        self._consume_to(i)
+
+    def _fence_line(self, a: int, b: int) -> re.Match[str] | None:
+        """The first fence line starting in [a, b) (a line start, not mid-line)."""
+        for fm in _FENCE.finditer(self._buf, a, b):
+            if fm.start() == self._off and not self._line_start:
+                continue
+            return fm
+        return None
+
+    def _run(self, final: bool) -> list[Item]:
+        out: list[Item] = []
+        try:
+            self._scan(final, out)
+        finally:
+            self._compact()
+        return out
+
+    def _scan(self, final: bool, out: list[Item]) -> None:
+        ctx = Ctx(final=final, length=self._length, names=self._names)
+        table = self._table
+        buf = self._buf
+        n = len(buf)
+        search = self._off
+        m_next: re.Match[str] | None = None  # the next opener, searched once per position
+        no_open_from = n + 1  # no opener at or after this offset
+        while self._off < n:
+            if self._fresh and table.at_start and search == self._off:
+                got = self._try(table.at_start, "", self._off, ctx, out)
+                if got == "wait":
+                    return
+                self._fresh = False
+                if got == "done":
+                    search = self._off
+                    continue
+            if self._fence:
+                # Inside a fence: only a closing fence line matters.
+                m = None
+                for fm in _FENCE.finditer(buf, search):
+                    if fm.start() == self._off and not self._line_start:
+                        continue
+                    if fm.group(1)[0] == self._fence[0] and len(fm.group(1)) >= len(self._fence):
+                        m = fm
+                        break
+                if m is None:
+                    out.append(Text(buf[self._off : self._hold_fence(n, final)]))
+                    self._consume_to(self._hold_fence(n, final))
+                    return
+                out.append(Text(buf[self._off : m.end()]))
+                self._fence = ""
+                self._consume_to(m.end())
+                search = self._off
+                continue
+            if no_open_from <= search:
+                m2 = None
+            elif m_next is not None and m_next.start() >= search:
+                m2 = m_next
+            else:
+                m2 = m_next = table.pattern.search(buf, search)
+                if m2 is None:
+                    no_open_from = search
+            fm2 = self._fence_line(search, m2.start() if m2 else n)
+            if fm2 is not None:
+                self._text_upto(fm2.end(), out)
+                search = self._off
+                continue
+            if m2 is None:
+                if final:
+                    self._text_upto(n, out)
+                    return
+                tail = _partial_tail(buf, table, self._off)
+                cut = min(max(tail, self._off), self._hold_fence(n, final))
+                self._text_upto(cut, out)
+                return
+            i = m2.start()
+            prev = buf[i - 1] if i > self._off else self._prev
+            if prev == "`":
+                search = i + 1
+                continue
+            self._text_upto(i, out)
+            opener = m2.group()
+            got = self._try(table.by_open[opener], opener, i, ctx, out)
+            if got == "wait":
+                return
+            # An offset to skip to (nesting too deep), past the block, or past the opener.
+            search = got if isinstance(got, int) else self._off if got == "done" else i + 1
+
+    def _hold_fence(self, n: int, final: bool) -> int:
+        """Hold a last line that may still become a fence line."""
+        if final:
+            return n
+        buf = self._buf
+        j = buf.rfind("\n", self._off, n) + 1
+        if j == 0:
+            if not self._line_start:
+                return n
+            j = self._off
+        line = buf[j:n]
+        if line and len(line) < 64 and line.strip(" \t`~") == "":
+            return j
+        return n
+
+    def _try(
+        self, rows: tuple[CallFormat, ...], opener: str, i: int, ctx: Ctx, out: list[Item]
+    ) -> str | int:
+        """Read a block at ``i``: "done", "none" (prose), "wait", or an offset to skip to."""
+        buf = self._buf
+        p = i + len(opener)
+        for row in rows:
+            if row.needs_tools and self._names is None:
+                continue
+            try:
+                block = read_block(row, buf, p, ctx)
+            except TooDeep as e:
+                self._end_block()
+                return max(e.stop, i + 1)
+            except More as e:
+                if ctx.final and row.needs_tools:
+                    continue  # no delimiter of its own: an unfinished one is prose
+                if ctx.final:
+                    self._end_block()
+                    out.append(Cut(row, e.name, buf[i:]))
+                    self._consume_to(len(buf))
+                    return "done"
+                self._pending = True
+                self._tried = len(buf) - i
+                self._tail_wait = e.tail
+                if e.name and not self._named:
+                    self._named = e.name
+                    self._sent = i
+                out.extend(self._deltas())
+                return "wait"
+            if block is None:
+                continue
+            if not self._named and block.calls:
+                self._named = block.calls[0].name
+                self._sent = i
+            if self._pending and self._sent < block.end:
+                out.append(Pending(self._named, buf[self._sent : block.end]))
+            self._end_block()
+            out.append(Found(block, row, buf[i : block.end]))
+            self._consume_to(block.end)
+            return "done"
+        self._end_block()
+        return "none"
+
+    def _end_block(self) -> None:
+        self._pending = False
+        self._named = ""
+        self._sent = 0
+        self._tried = 0
+        self._tail_wait = False
