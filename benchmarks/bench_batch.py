@@ -40,7 +40,7 @@ from _report import result
 from pydantic import BaseModel
 
 import terse
-from terse._batch import arun_batch, run_batch
+from terse._batch.api import arun_batch, run_batch
 from terse._results import Answer, Attempt, Usage
 
 ANSWER = '{"name": "Ann", "n": 1}'

@@ -20,7 +20,7 @@ from typing import Any
 from _report import interleaved, result
 from pydantic import BaseModel
 
-from terse._extract import extract
+from terse._extract.extract import extract
 
 try:
     import json_repair

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from _report import result
 
-from terse._tokens import TokenCounter, load_encoding
+from terse._wire.tokens import TokenCounter, load_encoding
 
 ENGLISH = (
     "Okay, so the user wants the total. Let me think: first I add 17 and 25, which gives 42. "

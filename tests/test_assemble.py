@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import terse
-from terse._assemble import Assembler, Limit, Outcome
-from terse._dialects import dialect_named, family_for
+from terse._server.dialects import dialect_named, family_for
+from terse._wire.assemble import Assembler, Limit, Outcome
 
 from .conftest import load_corpus
 

@@ -23,8 +23,8 @@ import pytest
 from pydantic import BaseModel
 
 import terse
-from terse._batch import BatchReport, arun_batch, run_batch
-from terse._cli import main
+from terse._batch.api import BatchReport, arun_batch, run_batch
+from terse._cli.main import main
 from terse.testing import Drop, Fail, FakeServer, Reply, SlowStart
 
 MODES = ["sync", "async"]
@@ -438,7 +438,7 @@ def test_cli_exits_2_on_bad_arguments_without_writing(
 
 # -- killed at random moments -------------------------------------------------------------------
 
-JOB = "import sys; from terse._cli import main; sys.exit(main())"
+JOB = "import sys; from terse._cli.main import main; sys.exit(main())"
 
 
 def count_lines(*paths: Path) -> int:

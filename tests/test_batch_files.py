@@ -24,9 +24,9 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 import terse
-from terse._batch import BatchReport, arun_batch, run_batch
-from terse._batch_journal import Journal, JournalError
-from terse._cli import main
+from terse._batch.api import BatchReport, arun_batch, run_batch
+from terse._batch.journal import Journal, JournalError
+from terse._cli.main import main
 from terse.testing import FakeServer, Reply
 
 MODES = ["sync", "async"]
@@ -269,7 +269,7 @@ def test_a_full_disk_mid_job_exits_2_cleanly_and_a_rerun_completes(
     out = tmp_path / "out.jsonl"
     args = cli(srv, source, out, "--concurrency", "2")
     proc = subprocess.run(
-        [sys.executable, "-m", "terse._cli", *args],
+        [sys.executable, "-m", "terse._cli.main", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -289,7 +289,7 @@ def test_a_full_disk_mid_job_is_a_typed_error_in_the_api(srv: FakeServer, tmp_pa
     script = textwrap.dedent(
         f"""
         import terse
-        from terse._batch import run_batch
+        from terse._batch.api import run_batch
         rows = [{{"id": i, "text": "t"}} for i in range(40)]
         with terse.Client(base_url={srv.base_url!r}, model="m", timeout=10) as client:
             try:

@@ -20,10 +20,10 @@ from terse import (
     ServerError,
     UsageError,
 )
-from terse._batch_job import compile_prompt, errors_path, verdict
-from terse._batch_journal import Journal, count_rows, iter_rows, read_recorded, repair_tail
-from terse._batch_progress import BatchReport, Tally, Ticker, progress_line
-from terse._batch_throttle import MAX_BACKOFF, MAX_DEBT_SECONDS, MAX_REQUEST_TOKENS, Throttle
+from terse._batch.job import compile_prompt, errors_path, verdict
+from terse._batch.journal import Journal, count_rows, iter_rows, read_recorded, repair_tail
+from terse._batch.progress import BatchReport, Tally, Ticker, progress_line
+from terse._batch.throttle import MAX_BACKOFF, MAX_DEBT_SECONDS, MAX_REQUEST_TOKENS, Throttle
 from terse._results import Usage
 
 # -- torn lines -------------------------------------------------------------------------------

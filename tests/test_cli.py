@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from terse._cli import COMMANDS, build_parser, main
+from terse._cli.main import COMMANDS, build_parser, main
 
 RAW = "<think>\nThe user asks for France's capital.\n</think>\n\nParis"
 
@@ -156,7 +156,7 @@ def test_serve_fake_rejects_a_non_positive_rate(capsys: pytest.CaptureFixture[st
 
 def test_module_entry_point_runs_strip() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "terse._cli", "strip"],
+        [sys.executable, "-m", "terse._cli.main", "strip"],
         input=RAW,
         capture_output=True,
         text=True,
@@ -169,7 +169,15 @@ def test_module_entry_point_runs_strip() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child needs POSIX")
 def test_serve_fake_serves_until_ctrl_c() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "terse._cli", "serve-fake", "--dialect", "llamacpp", "--runaway"],
+        [
+            sys.executable,
+            "-m",
+            "terse._cli.main",
+            "serve-fake",
+            "--dialect",
+            "llamacpp",
+            "--runaway",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import terse
-from terse._batch import arun_batch, run_batch
-from terse._batch_job import Job
-from terse._cli import main
+from terse._batch.api import arun_batch, run_batch
+from terse._batch.job import Job
+from terse._cli.main import main
 from terse.testing import FakeServer, Reply
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -158,7 +158,7 @@ def test_the_cli_reports_duplicates_on_stderr_at_the_start(srv: FakeServer, tmp_
     source = write_rows(tmp_path / "in.jsonl", [*rows(2), rows(1)[0]])
     args = cli(srv, source, tmp_path / "o.jsonl", "--prompt", "{text}", "--no-progress")
     proc = subprocess.run(
-        [sys.executable, "-m", "terse._cli", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "terse._cli.main", *args], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.startswith("terse: 1 row of the input repeats an earlier id ('r0')")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 import terse
-from terse._demo import (
+from terse._cli.demo import (
     BUDGET_PROMPT,
     CAPITAL_PROMPT,
     MOONS_PROMPT,
@@ -20,8 +20,8 @@ from terse._demo import (
     first_json,
     run_demo,
 )
-from terse._demo_fake import STRIP_DIALECTS
-from terse._demo_real import leak
+from terse._cli.demo_fake import STRIP_DIALECTS
+from terse._cli.demo_real import leak
 from terse.testing import FakeServer, Reply, Runaway
 
 
@@ -51,7 +51,7 @@ def test_the_simulator_demo_shows_every_guarantee_holding() -> None:
 
 def test_terse_demo_runs_from_the_command_line() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "terse._cli", "demo"],
+        [sys.executable, "-m", "terse._cli.main", "demo"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -128,7 +128,7 @@ def test_the_api_key_is_sent_but_never_printed(
     scripted: FakeServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DEMO_KEY", "sk-DEMO-SECRET-99")
-    from terse._cli import main
+    from terse._cli.main import main
 
     code = main(["demo", "--base-url", scripted.base_url, "--model", "m", "--budget", "64"])
     out, err = capsys.readouterr()
@@ -157,7 +157,7 @@ def test_the_api_key_is_sent_but_never_printed(
 def test_mismatched_options_exit_2_with_a_message(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from terse._cli import main
+    from terse._cli.main import main
 
     assert main(argv) == 2
     assert message in capsys.readouterr().err
@@ -177,7 +177,7 @@ def test_mismatched_options_exit_2_with_a_message(
 def test_bad_option_values_exit_2_with_a_message(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from terse._cli import main
+    from terse._cli.main import main
 
     with pytest.raises(SystemExit) as info:
         main(argv)

@@ -15,14 +15,14 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from terse import ExtractionError, Split, TerseError, UsageError
-from terse._extract import (
+from terse._extract.extract import (
     Extracted,
     extract,
     extract_boxed,
     extract_choice,
     extract_details,
 )
-from terse._targets import target_for
+from terse._extract.targets import target_for
 
 
 class City(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from terse import ExtractionError, Split
-from terse._extract import extract, extract_boxed, extract_choice
+from terse._extract.extract import extract, extract_boxed, extract_choice
 
 from .conftest import load_corpus
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terse._jsonrepair import MAX_DEPTH, repair
-from terse._jsonscan import MAX_CANDIDATES, scan
+from terse._extract.jsonrepair import MAX_DEPTH, repair
+from terse._extract.jsonscan import MAX_CANDIDATES, scan
 
 # --- scan -----------------------------------------------------------------------------------
 

@@ -24,8 +24,8 @@ import openai
 import pytest
 
 import terse
-from terse._batch import arun_batch, run_batch
-from terse._cli import main
+from terse._batch.api import arun_batch, run_batch
+from terse._cli.main import main
 from terse._secrets import REDACTED, register, scrub
 
 # One key OpenAI-shaped (caught by the pattern too), one that only the registry can catch.

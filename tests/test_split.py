@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from terse import Split, Splitter, UsageError, split, strip
-from terse._formats import FORMATS, ThinkFormat
+from terse._wire.formats import FORMATS, ThinkFormat
 
 from .conftest import load_corpus
 

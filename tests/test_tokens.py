@@ -22,8 +22,9 @@ import tiktoken.registry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terse import UsageError, _tokens
-from terse._tokens import TokenCounter, count_tokens, load_encoding, tiktoken_cache_dir
+from terse import UsageError
+from terse._wire import tokens as _tokens
+from terse._wire.tokens import TokenCounter, count_tokens, load_encoding, tiktoken_cache_dir
 
 from .conftest import load_corpus
 

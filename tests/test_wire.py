@@ -1,13 +1,13 @@
-"""The SSE decoder and strict JSON parsing (terse._wire), byte by byte."""
+"""The SSE decoder and strict JSON parsing (terse._wire.sse), byte by byte."""
 
 from __future__ import annotations
 
 import pytest
 
 import terse
-from terse._assemble import Assembler
-from terse._dialects import GENERIC
-from terse._wire import Limits, SSEDecoder, parse_json
+from terse._server.dialects import GENERIC
+from terse._wire.assemble import Assembler
+from terse._wire.sse import Limits, SSEDecoder, parse_json
 
 
 def _all(decoder: SSEDecoder, data: bytes, step: int) -> list[tuple[str, str]]:

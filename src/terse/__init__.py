@@ -5,11 +5,20 @@ model family, typed values taken from the answer (never the reasoning), and boun
 accounted retries.
 """
 
-from ._async_client import AsyncClient
-from ._batch import BatchReport, arun_batch, run_batch
-from ._budget import QWEN_NUDGE, Budget
-from ._client import Client
-from ._dialects import DIALECTS, Dialect
+from ._batch.api import BatchReport, arun_batch, run_batch
+from ._client.aio import AsyncClient
+from ._client.streams import AnswerStream, AsyncAnswerStream
+from ._client.sync import Client
+from ._core.budget import QWEN_NUDGE, Budget
+from ._core.retry import (
+    DEFAULT_RETRY,
+    RetryPolicy,
+    retry_if_invalid,
+    retry_if_no_answer,
+    retry_if_transport,
+    retry_if_truncated,
+    wait_retry_after,
+)
 from ._exceptions import (
     AnswerTruncated,
     ConnectionFailed,
@@ -27,8 +36,7 @@ from ._exceptions import (
     TransportError,
     UsageError,
 )
-from ._extract import Extracted, extract, extract_boxed, extract_choice, extract_details
-from ._formats import FORMATS, ThinkFormat
+from ._extract.extract import Extracted, extract, extract_boxed, extract_choice, extract_details
 from ._results import (
     Answer,
     AnswerDelta,
@@ -41,18 +49,10 @@ from ._results import (
     StreamEvent,
     Usage,
 )
-from ._retry import (
-    DEFAULT_RETRY,
-    RetryPolicy,
-    retry_if_invalid,
-    retry_if_no_answer,
-    retry_if_transport,
-    retry_if_truncated,
-    wait_retry_after,
-)
-from ._split import Delta, Split, Splitter, split, strip
-from ._streams import AnswerStream, AsyncAnswerStream
-from ._wire import Limits
+from ._server.dialects import DIALECTS, Dialect
+from ._wire.formats import FORMATS, ThinkFormat
+from ._wire.split import Delta, Split, Splitter, split, strip
+from ._wire.sse import Limits
 
 __version__ = "0.1.0"
 

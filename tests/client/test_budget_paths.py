@@ -107,7 +107,7 @@ def contains(body: Any, fields: Any) -> bool:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
 def test_budget_zero_switches_thinking_off_with_the_servers_switch(dialect: str, mode: str) -> None:
-    from terse._dialects import dialect_named
+    from terse._server.dialects import dialect_named
 
     with FakeServer(dialect=dialect) as srv:
         srv.push(Reply(reasoning=THOUGHT, answer="42"))
@@ -231,10 +231,10 @@ def test_probe_marks_each_finding_verified_or_assumed(
 
 
 def test_probe_takes_a_dialect_from_the_url_only_as_an_assumption() -> None:
-    from terse._assemble import Outcome
+    from terse._core.flow import probe_flow
     from terse._exceptions import ServerError
-    from terse._flow import probe_flow
     from terse._results import Usage
+    from terse._wire.assemble import Outcome
 
     flow = probe_flow(url_hint="deepseek")
     not_found = Outcome("", "", True, None, Usage(), 0, error=ServerError(404, "nope", ""))
@@ -253,7 +253,7 @@ def test_probe_takes_a_dialect_from_the_url_only_as_an_assumption() -> None:
 
 
 def test_cli_probe_prints_how_each_finding_is_known(capsys: pytest.CaptureFixture[str]) -> None:
-    from terse._cli import main
+    from terse._cli.main import main
 
     with FakeServer(dialect="vllm") as srv:
         srv.push(Reply(reasoning="The user wants OK and nothing more.", answer="OK"))
@@ -325,8 +325,8 @@ def test_a_concluded_answer_streams_while_the_server_is_still_writing_it(
 
 
 def test_a_close_tag_the_model_writes_in_a_conclusion_never_reaches_the_answer() -> None:
-    from terse._assemble import Assembler
-    from terse._dialects import dialect_named
+    from terse._server.dialects import dialect_named
+    from terse._wire.assemble import Assembler
 
     text = "Paris</think>\n\nParis is the capital.</th" + "ink> Done."
     for size in (1, 2, 3, 7, len(text)):
@@ -422,8 +422,8 @@ def test_retrying_a_truncated_conclusion_doubles_its_answer_tokens() -> None:
 def test_unclosed_thinking_gets_one_verdict_whether_the_server_splits_it_or_not(
     finish: str, verdict: type[Exception]
 ) -> None:
-    from terse._assemble import Assembler
-    from terse._dialects import dialect_named
+    from terse._server.dialects import dialect_named
+    from terse._wire.assemble import Assembler
 
     thought = "The user asks about lighthouses. A lighthouse"
     shapes = {

@@ -305,7 +305,7 @@ def test_every_create_parameter_of_the_installed_openai_is_accepted() -> None:
 
     from openai.resources.chat.completions import Completions
 
-    from terse._options import CREATE_PARAMS, REQUEST_OPTIONS
+    from terse._core.options import CREATE_PARAMS, REQUEST_OPTIONS
 
     names = {
         n
@@ -478,7 +478,7 @@ def test_a_failed_conclusion_restarts_the_answer_and_replays_the_reasoning(mode:
 def test_the_migration_page_covers_every_create_option() -> None:
     from pathlib import Path
 
-    from terse._options import CREATE_PARAMS, REQUEST_OPTIONS
+    from terse._core.options import CREATE_PARAMS, REQUEST_OPTIONS
 
     page = (Path(__file__).parents[2] / "docs" / "coming-from-openai.md").read_text()
     rows = [line for line in page.splitlines() if line.startswith("| `")]

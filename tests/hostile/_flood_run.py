@@ -16,7 +16,7 @@ import tracemalloc
 from typing import Any
 
 import terse
-from terse._tokens import load_encoding
+from terse._wire.tokens import load_encoding
 
 
 def _error_info(exc: BaseException) -> dict[str, Any]:

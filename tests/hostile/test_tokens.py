@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from terse._tokens import EXACT_MAX, _count_blocks, count_tokens, load_encoding
+from terse._wire.tokens import EXACT_MAX, _count_blocks, count_tokens, load_encoding
 
 
 @pytest.mark.parametrize("size", [1 << 20, 64 << 20])

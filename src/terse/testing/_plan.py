@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._formats import FORMATS
+from .._wire.formats import FORMATS
 from ._scripts import Reply, Runaway, tokenize
 from ._wire import Dialect
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._jsonrepair import repair
+from .._extract.jsonrepair import repair
 from ._formats import CallFormat
 
 __all__ = ["MAX_DEPTH", "Block", "Ctx", "More", "RawCall", "TooDeep", "read_block"]

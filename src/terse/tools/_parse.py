@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._split import Splitter
+from .._wire.split import Splitter
 from ._bodies import Block, RawCall, load_json
 from ._calls import ParsedCalls, ToolCall, ToolProblem, make_id
 from ._formats import CallFormat

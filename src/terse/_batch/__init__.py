@@ -1,0 +1,1 @@
+"""Batch jobs: many records through one client, journaled and resumable."""

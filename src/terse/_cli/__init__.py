@@ -1,0 +1,1 @@
+"""The `terse` command and its demo."""

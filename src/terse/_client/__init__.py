@@ -1,0 +1,1 @@
+"""The I/O shells: Client, AsyncClient, their drivers, clocks and streams."""

@@ -1,0 +1,413 @@
+"""`AsyncClient`: the async twin of `terse.Client`, over the same pure flow."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from types import TracebackType
+from typing import Any, overload
+
+import openai
+
+from .._core.budget import Budget
+from .._core.flow import Call, Settings, Sleep, aux_until
+from .._core.retry import RetryPolicy
+from .._exceptions import UsageError
+from .._results import (
+    Answer,
+    AnswerDelta,
+    Attempt,
+    Final,
+    NewAttempt,
+    ReasoningDelta,
+    ServerInfo,
+    StreamEvent,
+)
+from .._wire.assemble import Outcome
+from .._wire.sse import Limits
+from .base import (
+    UNSET,
+    T,
+    _aux_outcome,
+    _Base,
+    _map_error,
+    _stale_connection,
+    _too_large,
+)
+from .clock import IDLE_TIMEOUT, Expired, Watch, expiry_error, wake_time
+from .streams import AsyncAnswerStream
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient(_Base):
+    """The async twin of `Client`, over an ``openai.AsyncOpenAI`` client.
+
+    It takes the same arguments as `Client` (``deadline``, ``timeout``,
+    ``idle_timeout``, ``limits``, …), with the same meaning.
+
+    Example:
+        >>> client = terse.AsyncClient(base_url="http://127.0.0.1:8080/v1", model="qwen3")  # doctest: +SKIP
+        >>> (await client.ask("Capital of France? One word.")).text  # doctest: +SKIP
+        'Paris'
+    """
+
+    def __init__(
+        self,
+        openai_client: openai.AsyncOpenAI | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        dialect: str | None = None,
+        thinking_open: bool | None = None,
+        thinking_budget: int | Budget | None = None,
+        max_retries: int = UNSET,
+        retry_policy: RetryPolicy | None = None,
+        deadline: float | None = None,
+        timeout: float | openai.Timeout | None = UNSET,
+        default_headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, object] | None = None,
+        max_total_tokens: int | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+        schema_hint: bool = True,
+        idle_timeout: float | None = IDLE_TIMEOUT,
+        limits: Limits | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        **request: Any,
+    ) -> None:
+        if openai_client is None:
+            if base_url is None:
+                raise UsageError("give an openai.AsyncOpenAI client or base_url=")
+            key = api_key or os.environ.get("OPENAI_API_KEY") or "no-key"
+            openai_client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
+            self._owns_openai = True
+        elif base_url is not None or api_key is not None:
+            raise UsageError("give either an openai client or base_url=/api_key=, not both")
+        if not isinstance(openai_client, openai.AsyncOpenAI):
+            raise UsageError("AsyncClient wraps an openai.AsyncOpenAI; use Client for OpenAI")
+        options = self._client_options(timeout, default_headers, default_query)
+        # A copy with openai's retries off (terse retries); it shares the caller's
+        # connection pool, which only the caller closes.
+        self._openai = openai_client.with_options(max_retries=0, **options)
+        self._configure(
+            model=model,
+            dialect=dialect,
+            thinking_open=thinking_open,
+            thinking_budget=thinking_budget,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            deadline=deadline,
+            max_total_tokens=max_total_tokens,
+            on_attempt=on_attempt,
+            schema_hint=schema_hint,
+            extra_body=extra_body,
+            request=request,
+            idle_timeout=idle_timeout,
+            limits=limits,
+        )
+
+    @overload
+    async def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = ...,
+        response_model: None = ...,
+        thinking_budget: int | Budget | None = ...,
+        max_retries: int = ...,
+        retry_policy: RetryPolicy | None = ...,
+        deadline: float | None = ...,
+        max_total_tokens: int | None = ...,
+        repair_budget: int | Budget | str | None = ...,
+        salvage: bool = ...,
+        partial: bool = ...,
+        **request: Any,
+    ) -> Answer[str]: ...
+
+    @overload
+    async def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = ...,
+        response_model: type[T],
+        thinking_budget: int | Budget | None = ...,
+        max_retries: int = ...,
+        retry_policy: RetryPolicy | None = ...,
+        deadline: float | None = ...,
+        max_total_tokens: int | None = ...,
+        repair_budget: int | Budget | str | None = ...,
+        salvage: bool = ...,
+        partial: bool = ...,
+        **request: Any,
+    ) -> Answer[T]: ...
+
+    @overload
+    async def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = ...,
+        response_model: Any,
+        thinking_budget: int | Budget | None = ...,
+        max_retries: int = ...,
+        retry_policy: RetryPolicy | None = ...,
+        deadline: float | None = ...,
+        max_total_tokens: int | None = ...,
+        repair_budget: int | Budget | str | None = ...,
+        salvage: bool = ...,
+        partial: bool = ...,
+        **request: Any,
+    ) -> Answer[Any]: ...
+
+    async def ask(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        response_model: Any = None,
+        thinking_budget: int | Budget | None = UNSET,
+        max_retries: int = UNSET,
+        retry_policy: RetryPolicy | None = None,
+        deadline: float | None = UNSET,
+        max_total_tokens: int | None = UNSET,
+        repair_budget: int | Budget | str | None = "same",
+        salvage: bool = False,
+        partial: bool = False,
+        **request: Any,
+    ) -> Answer[Any]:
+        """Ask once (retrying as allowed) and return a clean, typed `Answer`."""
+        settings = self._settings(
+            prompt,
+            model=model,
+            response_model=response_model,
+            thinking_budget=thinking_budget,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            deadline=deadline,
+            max_total_tokens=max_total_tokens,
+            repair_budget=repair_budget,
+            salvage=salvage,
+            partial=partial,
+            stream=False,
+            request=request,
+        )
+        async for event in self._drive(settings):
+            if isinstance(event, Final):
+                answer: Answer[Any] = event.answer
+                return answer
+        raise AssertionError("the flow ended without an answer")  # pragma: no cover
+
+    def stream(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        response_model: Any = None,
+        thinking_budget: int | Budget | None = UNSET,
+        max_retries: int = UNSET,
+        retry_policy: RetryPolicy | None = None,
+        deadline: float | None = UNSET,
+        max_total_tokens: int | None = UNSET,
+        repair_budget: int | Budget | str | None = "same",
+        salvage: bool = False,
+        partial: bool = False,
+        **request: Any,
+    ) -> AsyncAnswerStream[Any]:
+        """Like `ask`, streamed: ``async with client.stream(...) as s: async for e in s: ...``."""
+        settings = self._settings(
+            prompt,
+            model=model,
+            response_model=response_model,
+            thinking_budget=thinking_budget,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            deadline=deadline,
+            max_total_tokens=max_total_tokens,
+            repair_budget=repair_budget,
+            salvage=salvage,
+            partial=partial,
+            stream=True,
+            request=request,
+        )
+        return AsyncAnswerStream(self._drive(settings))
+
+    async def probe(self, *, generate: bool = False) -> ServerInfo:
+        """Ask the server what it is (``/props``, ``/server_info``, ``/version``, …).
+
+        ``ServerInfo.evidence`` says, per finding, whether the server showed it or terse
+        assumed it. ``generate=True`` adds one tiny test generation (with the client's model,
+        or the first one ``/v1/models`` lists) that shows where the server puts reasoning and
+        whether vLLM's native budget is really there.
+        """
+        flow = self._probe_flow(generate)
+        result: Any = None
+        try:
+            while True:
+                op = flow.send(result)
+                assert isinstance(op, Call)
+                result = await self._perform_aux(op)
+        except StopIteration as stop:
+            info: ServerInfo = stop.value
+        self._learn(info)
+        return info
+
+    async def close(self) -> None:
+        """Close the connections of the openai client terse created.
+
+        A client you passed in is yours: terse never closes it (close it yourself).
+        """
+        if self._owns_openai:
+            await self._openai.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- the driver ------------------------------------------------------------------------
+
+    async def _drive(self, settings: Settings) -> AsyncIterator[StreamEvent]:
+        flow = self._flow(settings)
+        result: Any = None
+        while True:
+            try:
+                op = flow.send(result)
+            except StopIteration as stop:
+                yield Final(stop.value)
+                return
+            if isinstance(op, Sleep):
+                await asyncio.sleep(op.seconds)
+                result = None
+            elif isinstance(op, (NewAttempt, ReasoningDelta)):
+                yield op  # an event of the flow's own (a new attempt, replayed reasoning)
+                result = None
+            elif op.endpoint in ("get", "apply-template"):
+                result = await self._perform_aux(op)
+            else:
+                box: list[Outcome] = []
+                # aclosing: leaving the stream early must close the HTTP response now,
+                # not whenever the inner generator is garbage-collected.
+                async with aclosing(self._perform(op, settings, box)) as events:
+                    async for event in events:
+                        yield event
+                result = box[0]
+
+    async def _perform_aux(self, call: Call) -> Outcome:
+        method, kwargs = self._aux_args(call)
+        until = aux_until(call, time.monotonic())
+        for retry_stale in (True, False):  # a stale keep-alive is resent once, as in _perform
+            watch = Watch(lambda: (until, "deadline"))
+            try:
+                watch.check()
+                watch.active = True
+                text = await getattr(self._openai, method)(**kwargs)
+            except Expired:
+                return _aux_outcome(None, expiry_error("deadline", None))
+            except asyncio.CancelledError:
+                if not watch.caught():
+                    raise
+                return _aux_outcome(None, expiry_error("deadline", None))
+            except Exception as exc:
+                if retry_stale and _stale_connection(exc):
+                    continue
+                mapped = _map_error(exc, self._secrets)
+                if mapped is None:
+                    raise
+                return _aux_outcome(None, mapped)
+            finally:
+                watch.close()
+            return _aux_outcome(text, None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _perform(
+        self, call: Call, settings: Settings, box: list[Outcome]
+    ) -> AsyncGenerator[ReasoningDelta | AnswerDelta, None]:
+        asm = self._assembler(call, settings)
+        resource, kwargs = self._create_args(call)
+        idle = self._idle_timeout
+        body_max = self._limits.body
+        for retry_stale in (True, False):
+            opened = False
+            last = [time.monotonic(), False]  # the last byte's time; whether headers came
+
+            def bound(last: list[Any] = last) -> tuple[float | None, str]:
+                idle_at = None if idle is None or not (last[1] or call.stream) else last[0] + idle
+                return wake_time(call.deadline_at, idle_at, asm.wake_at())
+
+            watch = Watch(bound)
+            try:
+                watch.check()
+                watch.active = True
+                async with resource.create(**kwargs) as response:
+                    watch.active = False
+                    opened = True
+                    last[0], last[1] = time.monotonic(), True
+                    watch.moved()
+                    ctype = response.http_response.headers.get("content-type", "")
+                    as_body = not call.stream or "json" in ctype
+                    body: list[bytes] = []
+                    size = 0
+                    watch.active = True
+                    async for chunk in response.iter_bytes():
+                        watch.active = False
+                        last[0] = time.monotonic()
+                        if as_body:
+                            body.append(chunk)
+                            size += len(chunk)
+                            if size > body_max:
+                                raise _too_large(body, body_max)
+                        else:
+                            events = asm.feed_bytes(chunk)
+                            for event in events:
+                                yield event
+                            if asm.stop:
+                                break
+                        if watch.pending:
+                            raise Expired(watch.pending)
+                        watch.active = True
+                    else:
+                        watch.active = False
+                        if as_body:
+                            whole = b"".join(body)
+                            body.clear()
+                            asm.feed_whole(whole)
+                        else:
+                            for event in asm.end_stream():
+                                yield event
+            except Expired as exp:
+                self._expired(asm, exp.reason)
+            except asyncio.CancelledError:
+                why = watch.caught()
+                if not why:
+                    raise
+                self._expired(asm, why)
+            except Exception as exc:
+                if retry_stale and not opened and _stale_connection(exc):
+                    continue
+                mapped = _map_error(exc, self._secrets)
+                if mapped is None:
+                    raise
+                asm.fail(mapped)
+            finally:
+                watch.close()
+            break
+        for event in asm.flush():
+            yield event
+        box.append(asm.result())
+
+    def _expired(self, asm: Any, why: str) -> None:
+        if why == "budget":
+            asm.check_time()  # sets the cut: the flow concludes from here
+        else:
+            asm.fail(expiry_error(why, self._idle_timeout))

@@ -1,0 +1,1 @@
+"""Typed values from an answer: candidates, JSON scanning and repair, prose labels."""

@@ -1,0 +1,1 @@
+"""What terse knows about each server: dialects, model families, probes."""

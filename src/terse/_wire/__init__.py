@@ -1,0 +1,1 @@
+"""From bytes to parts: SSE framing, think formats, the splitter, the assembler, tokens."""
