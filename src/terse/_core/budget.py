@@ -1,14 +1,15 @@
-"""Thinking budgets: the value object, and the pure request shapes that enforce them.
+"""Thinking budgets: the public value object.
 
 A budget is enforced with the best mechanism the server offers, in this order:
 
-1. the server's native budget, where the dialect has one (llama.cpp
+1. the server's native budget, where the dialect has one (its `NativeBudget`: llama.cpp
    ``reasoning_budget_tokens``, vLLM ``thinking_token_budget``, SGLang
    ``custom_params.thinking_budget``), always backed by terse's own count in case the
    server ignores it;
 2. a client cut: terse counts reasoning tokens as they stream and, at the budget, closes
-   the stream and *concludes*: it continues the model's own text with the think block
-   closed after a short nudge, so the model writes its answer (`conclude_call`);
+   the stream and acts on ``on_exceed`` (the policy objects of ``exceed.py``): by default
+   it *concludes*, continuing the model's own text with the think block closed after a
+   short nudge (the dialect's `Continuation` policies), so the model writes its answer;
 3. ``on_exceed="disable"``: re-ask with thinking switched off.
 
 Every request also carries a server-side ``max_tokens``, so a request whose stream was
@@ -18,14 +19,12 @@ abandoned cannot run on to the context limit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from .._exceptions import UsageError
-from .._server.dialects import Dialect
 
-__all__ = ["QWEN_NUDGE", "Budget", "as_budget", "native_budget_fields"]
+__all__ = ["NATIVE_SLACK", "QWEN_NUDGE", "Budget", "as_budget"]
 
 QWEN_NUDGE = (
     "\n\nConsidering the limited time by the user, I have to give the solution "
@@ -112,77 +111,3 @@ def as_budget(value: int | Budget | None) -> Budget | None:
 # Native budgets stop the thinking slightly late (the forced close tag itself); terse's own
 # guard allows this much before it cuts the stream as well.
 NATIVE_SLACK = 2
-
-
-def native_budget_fields(dialect: Dialect, tokens: int) -> Mapping[str, Any]:
-    """Request fields that ask the server itself to stop thinking after ``tokens``."""
-    kind = dialect.native_budget
-    if kind == "llamacpp":
-        return {"reasoning_budget_tokens": tokens}
-    if kind == "vllm":
-        return {"thinking_token_budget": tokens}
-    if kind == "sglang":
-        return {"custom_params": {"thinking_budget": tokens}}
-    return {}
-
-
-def is_native_budget_refusal(status: int, message: str) -> bool:
-    """Whether a 400 says the server has no native budget configured (vLLM without reasoning_config)."""
-    lowered = message.lower()
-    return status == 400 and (
-        "reasoning_config" in lowered
-        or "thinking_token_budget" in lowered
-        or "reasoning_budget" in lowered
-    )
-
-
-def closed_reasoning(reasoning: str, nudge: str, open_tag: str = "<think>\n") -> str:
-    """The assistant text that continues the reasoning, nudges, and closes the think block."""
-    body = reasoning.rstrip()
-    return f"{open_tag}{body}{nudge}\n</think>\n\n"
-
-
-def conclude_messages(
-    messages: Sequence[Mapping[str, Any]], reasoning: str, nudge: str
-) -> list[dict[str, Any]]:
-    """Messages for a chat continuation (``continue_final_message``) of closed reasoning."""
-    return [
-        *(dict(m) for m in messages),
-        {"role": "assistant", "content": closed_reasoning(reasoning, nudge)},
-    ]
-
-
-def new_turn_messages(
-    messages: Sequence[Mapping[str, Any]], reasoning: str
-) -> list[dict[str, Any]]:
-    """Messages for the universal fallback: a new turn that hands back the notes."""
-    notes = reasoning.strip()
-    ask = (
-        "You ran out of thinking time. These are your notes so far:\n\n"
-        f"<notes>\n{notes}\n</notes>\n\n"
-        "Do not think any further. Give only your final answer to my previous message now."
-    )
-    return [*(dict(m) for m in messages), {"role": "user", "content": ask}]
-
-
-def prefix_messages(
-    messages: Sequence[Mapping[str, Any]], reasoning: str, nudge: str
-) -> list[dict[str, Any]]:
-    """DeepSeek beta prefix completion: the reasoning so far as the assistant's prefix."""
-    return [
-        *(dict(m) for m in messages),
-        {
-            "role": "assistant",
-            "content": "",
-            "reasoning_content": reasoning.rstrip() + nudge,
-            "prefix": True,
-        },
-    ]
-
-
-def raw_prompt(template_prompt: str, reasoning: str, nudge: str) -> str:
-    """A raw completion prompt: the rendered chat, the reasoning, the nudge, ``</think>``."""
-    stripped = template_prompt.rstrip()
-    if stripped.endswith("<think>"):
-        return template_prompt + closed_reasoning(reasoning, nudge, open_tag="")
-    return template_prompt + closed_reasoning(reasoning, nudge)

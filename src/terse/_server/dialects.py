@@ -1,33 +1,71 @@
-"""Server dialects and model families, as data.
+"""Server dialects and model families, as data: each server's knowledge in one object.
 
-A *dialect* is what one OpenAI-compatible server (or server version) does differently:
-where it reports reasoning tokens, whether a streamed delta is one token, which native
-thinking budget it honours, how a request switches thinking off, and how a cut-off
-reasoning can be continued into an answer. A *model family* is what one family of models
-does differently whichever server runs it.
+A *dialect* is everything terse knows about one OpenAI-compatible server (or server
+version), in one `Dialect` row of `DIALECTS`:
 
-This module is the only place that knows such quirks. Reading responses does not depend
-on the dialect at all (every known reasoning field is read, duplicates dropped); the
-dialect steers only what terse *sends*. Sources: ``shared/reference/protocols.md``.
+- usage quirks: where ``usage`` reports reasoning tokens, whether a streamed delta is one
+  token;
+- its native thinking budget (a `NativeBudget`: the request field, and how a 400 refuses
+  it), and the request fields that switch thinking off;
+- how to continue cut-off reasoning into an answer (`Continuation` policies, best first);
+- how to recognise it: its probe (`ProbeHints`: a GET path, the ``/v1/models`` owner,
+  what else the probe asks), hints in the base URL and in response bodies.
+
+A *model family* is what one family of models does differently whichever server runs it.
+Adding a server is one row here (plus, for a new kind of budget or continuation, one
+object in ``budgets.py`` or ``continuation.py``). Reading responses does not depend on the
+dialect at all (every known reasoning field is read, duplicates dropped); the dialect
+steers only what terse *sends*. Sources: ``shared/reference/protocols.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from .budgets import LLAMACPP_BUDGET, SGLANG_BUDGET, VLLM_BUDGET, NativeBudget
+from .continuation import ChatPrefill, Continuation, DeepSeekPrefix, LlamaCompletion, NewTurn
 
 __all__ = [
     "DIALECTS",
     "MODEL_FAMILIES",
     "Dialect",
     "ModelFamily",
+    "ProbeHints",
     "detect_from_response",
     "detect_from_url",
     "dialect_named",
+    "dialect_owning",
     "family_for",
 ]
+
+
+@dataclass(frozen=True)
+class ProbeHints:
+    """How `probe_flow` recognises a server and what more it asks it.
+
+    Attributes:
+        path: A GET path at the server root that describes the server, or None.
+        keys: Keys of that answer whose presence identifies the server.
+        renders_template: POST ``/apply-template`` with a one-message chat to see whether
+            the generation prompt opens a think block (llama.cpp).
+        native_flag: A key of the GET answer that says whether the native budget is on
+            (SGLang's ``enable_strict_thinking``).
+        native_trial: The native budget can only be known by trying it (vLLM refuses it
+            with a 400 unless configured): the evidence given without a test generation;
+            a test generation then carries the budget.
+    """
+
+    path: str | None = None
+    keys: tuple[str, ...] = ()
+    renders_template: bool = False
+    native_flag: str | None = None
+    native_trial: str | None = None
+
+
+Where = Literal["top", "usage"]
 
 
 @dataclass(frozen=True)
@@ -39,78 +77,127 @@ class Dialect:
         label: Human-readable server name.
         reasoning_usage: Path into ``usage`` of the reasoning-token count, if reported.
         token_per_chunk: Each streamed delta is exactly one token, so counting deltas is exact.
-        native_budget: Which native thinking budget the server offers (``"llamacpp"``,
-            ``"vllm"``, ``"sglang"``), or None.
+        native_budget: The native thinking budget the server offers (a `NativeBudget`:
+            its request field and its refusal), or None.
         disable_thinking: Request fields that switch thinking off, merged into the body.
-        conclude: Ways to continue a cut-off reasoning into an answer, best first.
-        probe_paths: GET paths (relative to the server root) that describe the server.
+        conclude: `Continuation` policies that continue a cut-off reasoning into an
+            answer, best first (``ChatPrefill() | NewTurn()``).
+        probe: How a probe recognises the server (`ProbeHints`).
+        owned_by: ``owned_by`` of the first ``/v1/models`` entry on this server, if it
+            names it.
+        url_hints: Base-URL hints: a host suffix, or ``":port"``.
+        response_hints: Signals in a response body or stream chunk, as ``(where, key,
+            value)`` with ``where`` ``"top"`` or ``"usage"`` and value None for "present".
     """
 
     name: str
     label: str
     reasoning_usage: tuple[str, ...] = ()
     token_per_chunk: bool = False
-    native_budget: str | None = None
+    native_budget: NativeBudget | None = None
     disable_thinking: Mapping[str, Any] = field(default_factory=dict)
-    conclude: tuple[str, ...] = ("new-turn",)
-    probe_paths: tuple[str, ...] = ()
+    conclude: tuple[Continuation, ...] = (NewTurn(),)
+    probe: ProbeHints = ProbeHints()
+    owned_by: str | None = None
+    url_hints: tuple[str, ...] = ()
+    response_hints: tuple[tuple[Where, str, str | None], ...] = ()
 
 
 _QWEN_OFF: Mapping[str, Any] = {
     "chat_template_kwargs": {"enable_thinking": False},
     "reasoning_effort": "none",
 }
+_DETAILS = ("completion_tokens_details", "reasoning_tokens")
 
+# Order matters where servers are told apart: probes GET in this order and the first
+# response hint that matches wins.
 DIALECTS: tuple[Dialect, ...] = (
-    Dialect(
-        "deepseek",
-        "DeepSeek API",
-        reasoning_usage=("completion_tokens_details", "reasoning_tokens"),
-        disable_thinking={"thinking": {"type": "disabled"}},
-        conclude=("deepseek-prefix", "new-turn"),
-    ),
-    Dialect(
-        "vllm",
-        "vLLM",
-        reasoning_usage=("completion_tokens_details", "reasoning_tokens"),
-        token_per_chunk=True,
-        native_budget="vllm",
-        disable_thinking=_QWEN_OFF,
-        conclude=("chat-prefill", "new-turn"),
-        probe_paths=("/version",),
-    ),
     Dialect(
         "llamacpp",
         "llama.cpp llama-server",
         token_per_chunk=True,
-        native_budget="llamacpp",
+        native_budget=LLAMACPP_BUDGET,
         disable_thinking=_QWEN_OFF,
-        conclude=("llamacpp-completion", "new-turn"),
-        probe_paths=("/props",),
+        conclude=LlamaCompletion() | NewTurn(),
+        probe=ProbeHints(
+            "/props",
+            ("build_info", "default_generation_settings", "chat_template"),
+            renders_template=True,
+        ),
+        owned_by="llamacpp",
+        response_hints=(("top", "timings", None),),
+    ),
+    Dialect(
+        "deepseek",
+        "DeepSeek API",
+        reasoning_usage=_DETAILS,
+        disable_thinking={"thinking": {"type": "disabled"}},
+        conclude=DeepSeekPrefix() | NewTurn(),
+        owned_by="deepseek",
+        url_hints=("api.deepseek.com",),
+        response_hints=(("usage", "prompt_cache_hit_tokens", None),),
     ),
     Dialect(
         "sglang",
         "SGLang",
         reasoning_usage=("reasoning_tokens",),
-        native_budget="sglang",
+        native_budget=SGLANG_BUDGET,
         disable_thinking={"chat_template_kwargs": {"enable_thinking": False, "thinking": False}},
-        conclude=("chat-prefill", "new-turn"),
-        probe_paths=("/server_info",),
-    ),
-    Dialect(
-        "ollama", "Ollama (/v1)", disable_thinking={"think": False, "reasoning_effort": "none"}
+        conclude=ChatPrefill() | NewTurn(),
+        probe=ProbeHints(
+            "/server_info",
+            ("reasoning_parser", "model_path", "enable_strict_thinking"),
+            native_flag="enable_strict_thinking",
+        ),
+        owned_by="sglang",
+        response_hints=(("usage", "reasoning_tokens", None),),
     ),
     Dialect(
         "openrouter",
         "OpenRouter",
-        reasoning_usage=("completion_tokens_details", "reasoning_tokens"),
+        reasoning_usage=_DETAILS,
         disable_thinking={"reasoning": {"enabled": False}},
+        url_hints=("openrouter.ai",),
+        response_hints=(("top", "provider", None),),
     ),
-    Dialect("lmstudio", "LM Studio", disable_thinking={"reasoning_effort": "none"}),
+    Dialect(
+        "vllm",
+        "vLLM",
+        reasoning_usage=_DETAILS,
+        token_per_chunk=True,
+        native_budget=VLLM_BUDGET,
+        disable_thinking=_QWEN_OFF,
+        conclude=ChatPrefill() | NewTurn(),
+        probe=ProbeHints(
+            "/version",
+            ("version",),
+            native_trial=(
+                "unknown: vLLM refuses thinking_token_budget without --reasoning-config; "
+                "terse tries it once and falls back (probe with a generation to check)"
+            ),
+        ),
+        owned_by="vllm",
+        response_hints=(("top", "owned_by", "vllm"),),
+    ),
+    Dialect(
+        "ollama",
+        "Ollama (/v1)",
+        disable_thinking={"think": False, "reasoning_effort": "none"},
+        probe=ProbeHints("/api/version", ("version",)),
+        owned_by="ollama",
+        url_hints=(":11434",),
+        response_hints=(("top", "system_fingerprint", "fp_ollama"),),
+    ),
+    Dialect(
+        "lmstudio",
+        "LM Studio",
+        disable_thinking={"reasoning_effort": "none"},
+        url_hints=(":1234",),
+    ),
     Dialect(
         "openai-compatible",
         "an OpenAI-compatible server",
-        reasoning_usage=("completion_tokens_details", "reasoning_tokens"),
+        reasoning_usage=_DETAILS,
         disable_thinking=_QWEN_OFF,
     ),
 )
@@ -130,47 +217,37 @@ def dialect_named(name: str) -> Dialect:
         raise UsageError(f"unknown dialect {name!r}; known dialects: {known}") from None
 
 
-# Hints in the base URL: (host suffix or ":port", dialect).
-_URL_HINTS: tuple[tuple[str, str], ...] = (
-    ("api.deepseek.com", "deepseek"),
-    ("openrouter.ai", "openrouter"),
-    (":11434", "ollama"),
-    (":1234", "lmstudio"),
-)
-
-
 def detect_from_url(base_url: str) -> str | None:
     """A dialect name suggested by the base URL alone, or None."""
     parts = urlsplit(base_url)
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
-    for hint, name in _URL_HINTS:
-        if (hint.startswith(":") and hint == port) or host.endswith(hint):
-            return name
+    for d in DIALECTS:
+        for hint in d.url_hints:
+            if (hint.startswith(":") and hint == port) or host.endswith(hint):
+                return d.name
     return None
-
-
-# Signals in a response body: (where, key, value or None for "present", dialect). First match wins.
-_RESPONSE_HINTS: tuple[tuple[str, str, str | None, str], ...] = (
-    ("top", "timings", None, "llamacpp"),
-    ("usage", "prompt_cache_hit_tokens", None, "deepseek"),
-    ("usage", "reasoning_tokens", None, "sglang"),
-    ("top", "provider", None, "openrouter"),
-    ("top", "system_fingerprint", "fp_ollama", "ollama"),
-    ("top", "owned_by", "vllm", "vllm"),
-)
 
 
 def detect_from_response(obj: Mapping[str, Any]) -> str | None:
-    """A dialect name recognised from one response object or stream chunk, or None."""
+    """A dialect name recognised from one response object or stream chunk, or None.
+
+    The first dialect of `DIALECTS` with a matching response hint wins.
+    """
     usage = obj.get("usage")
-    for where, key, value, name in _RESPONSE_HINTS:
-        scope = usage if where == "usage" else obj
-        if not isinstance(scope, Mapping) or key not in scope:
-            continue
-        if value is None or scope[key] == value:
-            return name
+    for d in DIALECTS:
+        for where, key, value in d.response_hints:
+            scope = usage if where == "usage" else obj
+            if not isinstance(scope, Mapping) or key not in scope:
+                continue
+            if value is None or scope[key] == value:
+                return d.name
     return None
+
+
+def dialect_owning(owner: str) -> Dialect | None:
+    """The dialect whose server lists its models as ``owned_by=owner``, or None."""
+    return next((d for d in DIALECTS if d.owned_by is not None and d.owned_by == owner), None)
 
 
 @dataclass(frozen=True)
@@ -183,14 +260,12 @@ class ModelFamily:
         can_disable: Whether thinking can be switched off at all.
         leaked_prefixes: Channel words some providers leave at the start of the answer
             (gpt-oss: ``final``), removed when they run straight into the answer.
-        nudge: The sentence that asks this family to stop thinking and answer.
     """
 
     name: str
     patterns: tuple[str, ...]
     can_disable: bool = True
     leaked_prefixes: tuple[str, ...] = ()
-    nudge: str | None = None
 
 
 MODEL_FAMILIES: tuple[ModelFamily, ...] = (

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._server.budgets import LLAMACPP_BUDGET, SGLANG_BUDGET, VLLM_BUDGET
 from .._wire.formats import FORMATS
 from ._scripts import Reply, Runaway, tokenize
 from ._wire import Dialect
@@ -188,26 +189,28 @@ def native_budget(
     unlimited), with ``reasoning_budget_message`` inserted before the forced close. vLLM:
     ``thinking_token_budget``, refused with 400 unless the server has a reasoning config.
     SGLang: ``custom_params.thinking_budget``, silently ignored unless strict thinking is on.
+    The field names are terse's own (`terse._server.budgets`), so client and fake agree.
     """
-    if dialect.budget == "llamacpp":
-        for key in ("reasoning_budget_tokens", "thinking_budget_tokens"):
-            n = _int_field(body, key)
+    if dialect.budget == LLAMACPP_BUDGET.name:
+        for path in (LLAMACPP_BUDGET.path, *LLAMACPP_BUDGET.aliases):
+            n = _int_field(body, path[0])
             if n is not None and n >= 0:
-                message = body.get("reasoning_budget_message")
+                message = body.get(LLAMACPP_BUDGET.message_field or "")
                 return Budget(n, message if isinstance(message, str) else "")
         return None
-    if dialect.budget == "vllm":
-        n = _int_field(body, "thinking_token_budget")
+    if dialect.budget == VLLM_BUDGET.name:
+        (key,) = VLLM_BUDGET.path
+        n = _int_field(body, key)
         if n is None:
             return None
         if not vllm_config:
-            raise Rejected("thinking_token_budget is set but reasoning_config is not configured")
+            raise Rejected(f"{key} is set but reasoning_config is not configured")
         return Budget(max(n, 0))
-    if dialect.budget == "sglang" and sglang_strict:
-        params = body.get("custom_params")
-        n = params.get("thinking_budget") if isinstance(params, dict) else None
-        if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
-            return Budget(n)
+    if dialect.budget == SGLANG_BUDGET.name and sglang_strict:
+        found = SGLANG_BUDGET.requested(body)
+        value = found[1] if found is not None else None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return Budget(value)
     return None
 
 
