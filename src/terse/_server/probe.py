@@ -70,11 +70,13 @@ def probe_flow(
 ) -> Generator[Op, Any, ServerInfo]:
     """Ask the server what it is, and say for each finding whether it was verified.
 
-    GETs llama.cpp ``/props``, SGLang ``/server_info``, vLLM ``/version``, Ollama
-    ``/api/version``, then ``/v1/models``. With ``generate`` (and a model, given or the
-    first one listed), one tiny non-streamed chat shows where the server puts reasoning
-    (a reasoning field, inline tags, a close tag only) and which server answered; on vLLM
-    it carries ``thinking_token_budget`` so a 400 proves there is no native budget.
+    GETs each row's ``probe.path`` in `DIALECTS` order (llama.cpp ``/props``, SGLang
+    ``/server_info``, vLLM ``/version``, Ollama ``/api/version``), then ``/v1/models``
+    (whose ``owned_by`` may name the server). With ``generate`` (and a model, given or
+    the first one listed), one tiny non-streamed chat shows where the server puts
+    reasoning (a reasoning field, inline tags, a close tag only) and which server
+    answered; where the native budget can only be known by trying (vLLM), it carries the
+    budget so a 400 proves there is none.
     """
     evidence: dict[str, str] = {}
     name: str | None = None
