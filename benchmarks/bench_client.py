@@ -38,7 +38,7 @@ class _BeforeIssue13(terse.Client):
 
     def _perform(self, call: Any, settings: Any, box: list[Any]) -> Any:
         asm = self._assembler(call, settings)
-        resource, kwargs = self._create_args(call)
+        resource, kwargs = self._transport._create_args(call)  # type: ignore[attr-defined]
         with resource.create(**kwargs) as response:
             if call.stream:
                 for line in response.iter_lines():

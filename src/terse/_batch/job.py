@@ -29,7 +29,7 @@ from tenacity import retry_if_not_exception_type
 
 from .._client.base import _messages
 from .._core.budget import as_budget
-from .._core.retry import DEFAULT_RETRY, RetryPolicy
+from .._core.retry import DEFAULT_RETRY, RetryPolicy, check_max_retries
 from .._exceptions import (
     ConnectionFailed,
     RateLimited,
@@ -207,9 +207,7 @@ def _check_ask_options(options: Mapping[str, Any]) -> None:
     """Refuse the common wrong ``ask`` options now, before any file is touched."""
     if "prompt" in options:
         raise UsageError("prompt is run_batch's own argument, not an ask() option")
-    retries = options.get("max_retries", 0)
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise UsageError(f"max_retries must be an int >= 0, not {retries!r}")
+    check_max_retries(options.get("max_retries", 0))
     as_budget(options.get("thinking_budget"))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from types import TracebackType
@@ -13,7 +12,7 @@ from typing import Any, overload
 import openai
 
 from .._core.budget import Budget
-from .._core.flow import Call, Settings, Sleep, aux_until
+from .._core.flow import Call, Settings, Sleep
 from .._core.retry import RetryPolicy
 from .._exceptions import UsageError
 from .._results import (
@@ -31,14 +30,12 @@ from .._wire.sse import Limits
 from .base import (
     UNSET,
     T,
-    _aux_outcome,
     _Base,
-    _map_error,
-    _stale_connection,
-    _too_large,
 )
-from .clock import IDLE_TIMEOUT, Expired, Watch, expiry_error, wake_time
+from .clock import IDLE_TIMEOUT
+from .http import AsyncOpenAITransport
 from .streams import AsyncAnswerStream
+from .transport import AsyncTransport, Reader
 
 __all__ = ["AsyncClient"]
 
@@ -108,6 +105,9 @@ class AsyncClient(_Base):
             request=request,
             idle_timeout=idle_timeout,
             limits=limits,
+        )
+        self._transport: AsyncTransport = AsyncOpenAITransport(
+            self._openai, limits=self._limits, idle_timeout=self._idle_timeout
         )
 
     @overload
@@ -250,7 +250,7 @@ class AsyncClient(_Base):
             while True:
                 op = flow.send(result)
                 assert isinstance(op, Call)
-                result = await self._perform_aux(op)
+                result = await self._transport.fetch(op)
         except StopIteration as stop:
             info: ServerInfo = stop.value
         self._learn(info)
@@ -293,7 +293,7 @@ class AsyncClient(_Base):
                 yield op  # an event of the flow's own (a new attempt, replayed reasoning)
                 result = None
             elif op.endpoint in ("get", "apply-template"):
-                result = await self._perform_aux(op)
+                result = await self._transport.fetch(op)
             else:
                 box: list[Outcome] = []
                 # aclosing: leaving the stream early must close the HTTP response now,
@@ -303,111 +303,14 @@ class AsyncClient(_Base):
                         yield event
                 result = box[0]
 
-    async def _perform_aux(self, call: Call) -> Outcome:
-        method, kwargs = self._aux_args(call)
-        until = aux_until(call, time.monotonic())
-        for retry_stale in (True, False):  # a stale keep-alive is resent once, as in _perform
-            watch = Watch(lambda: (until, "deadline"))
-            try:
-                watch.check()
-                watch.active = True
-                text = await getattr(self._openai, method)(**kwargs)
-            except Expired:
-                return _aux_outcome(None, expiry_error("deadline", None))
-            except asyncio.CancelledError:
-                if not watch.caught():
-                    raise
-                return _aux_outcome(None, expiry_error("deadline", None))
-            except Exception as exc:
-                if retry_stale and _stale_connection(exc):
-                    continue
-                mapped = _map_error(exc, self._secrets)
-                if mapped is None:
-                    raise
-                return _aux_outcome(None, mapped)
-            finally:
-                watch.close()
-            return _aux_outcome(text, None)
-        raise AssertionError("unreachable")  # pragma: no cover
-
     async def _perform(
         self, call: Call, settings: Settings, box: list[Outcome]
     ) -> AsyncGenerator[ReasoningDelta | AnswerDelta, None]:
         asm = self._assembler(call, settings)
-        resource, kwargs = self._create_args(call)
-        idle = self._idle_timeout
-        body_max = self._limits.body
-        for retry_stale in (True, False):
-            opened = False
-            last = [time.monotonic(), False]  # the last byte's time; whether headers came
-
-            def bound(last: list[Any] = last) -> tuple[float | None, str]:
-                idle_at = None if idle is None or not (last[1] or call.stream) else last[0] + idle
-                return wake_time(call.deadline_at, idle_at, asm.wake_at())
-
-            watch = Watch(bound)
-            try:
-                watch.check()
-                watch.active = True
-                async with resource.create(**kwargs) as response:
-                    watch.active = False
-                    opened = True
-                    last[0], last[1] = time.monotonic(), True
-                    watch.moved()
-                    ctype = response.http_response.headers.get("content-type", "")
-                    as_body = not call.stream or "json" in ctype
-                    body: list[bytes] = []
-                    size = 0
-                    watch.active = True
-                    async for chunk in response.iter_bytes():
-                        watch.active = False
-                        last[0] = time.monotonic()
-                        if as_body:
-                            body.append(chunk)
-                            size += len(chunk)
-                            if size > body_max:
-                                raise _too_large(body, body_max)
-                        else:
-                            events = asm.feed_bytes(chunk)
-                            for event in events:
-                                yield event
-                            if asm.stop:
-                                break
-                        if watch.pending:
-                            raise Expired(watch.pending)
-                        watch.active = True
-                    else:
-                        watch.active = False
-                        if as_body:
-                            whole = b"".join(body)
-                            body.clear()
-                            asm.feed_whole(whole)
-                        else:
-                            for event in asm.end_stream():
-                                yield event
-            except Expired as exp:
-                self._expired(asm, exp.reason)
-            except asyncio.CancelledError:
-                why = watch.caught()
-                if not why:
-                    raise
-                self._expired(asm, why)
-            except Exception as exc:
-                if retry_stale and not opened and _stale_connection(exc):
-                    continue
-                mapped = _map_error(exc, self._secrets)
-                if mapped is None:
-                    raise
-                asm.fail(mapped)
-            finally:
-                watch.close()
-            break
+        # aclosing: leaving early closes the transport's response now, not at collection.
+        async with aclosing(self._transport.send(call, Reader(asm, call, self._limits))) as got:
+            async for event in got:
+                yield event
         for event in asm.flush():
             yield event
         box.append(asm.result())
-
-    def _expired(self, asm: Any, why: str) -> None:
-        if why == "budget":
-            asm.check_time()  # sets the cut: the flow concludes from here
-        else:
-            asm.fail(expiry_error(why, self._idle_timeout))

@@ -7,7 +7,6 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar, cast
 
-import openai
 from tenacity import stop_after_attempt
 
 from .._core.budget import Budget, as_budget
@@ -20,25 +19,21 @@ from .._core.options import (
     check_tokens,
     request_fields,
 )
-from .._core.retry import DEFAULT_RETRY, RetryPolicy, parse_retry_after, wait_retry_after
-from .._exceptions import ConnectionFailed, ResponseTooLarge, TerseError, UsageError
+from .._core.retry import DEFAULT_RETRY, RetryPolicy, check_max_retries, wait_retry_after
+from .._exceptions import UsageError
 from .._results import (
     Attempt,
     ServerInfo,
-    Usage,
 )
-from .._secrets import client_secrets
 from .._server.dialects import GENERIC, detect_from_url, dialect_named, family_for
-from .._wire.assemble import Assembler, Outcome, server_error
-from .._wire.sse import DEFAULT_LIMITS, Limits, parse_json
+from .._wire.assemble import Assembler
+from .._wire.sse import DEFAULT_LIMITS, Limits
 from .._wire.tokens import count_tokens
-from .clock import IDLE_TIMEOUT, install_hook
+from .clock import IDLE_TIMEOUT
 
 __all__ = ["UNSET", "T"]
 
 T = TypeVar("T")
-
-_TRANSPORT_MODULES = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11", "h2", "anyio"})
 
 
 class _Unset:
@@ -51,41 +46,16 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-def _map_error(exc: BaseException, secrets: Sequence[str] = ()) -> TerseError | None:
-    """The terse error for an exception raised by openai or its HTTP library, or None.
-
-    ``secrets`` are scrubbed from whatever server text the error carries.
-    """
-    if isinstance(exc, TerseError):
-        return exc  # raised by terse's own reading (a size limit) inside openai's code
-    if isinstance(exc, openai.APIStatusError):
-        response = exc.response
-        try:
-            body = response.text
-        except Exception:
-            body = ""
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return server_error(exc.status_code, body or str(exc.message), retry_after, secrets)
-    if isinstance(exc, openai.APITimeoutError):
-        return ConnectionFailed("the request timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return ConnectionFailed(f"could not reach the server: {exc.__cause__ or exc}")
-    root = type(exc).__module__.split(".")[0]
-    if root in _TRANSPORT_MODULES or isinstance(exc, (OSError, EOFError)):
-        return ConnectionFailed(f"the connection failed mid-response: {type(exc).__name__}: {exc}")
-    return None
-
-
-def _stale_connection(exc: BaseException) -> bool:
-    """A pooled keep-alive connection the server had already closed (nothing was received).
-
-    llama-server closes the connection after a streamed response while advertising
-    keep-alive; the next request on it fails before any byte arrives. That one is sent
-    again at once on a fresh connection, without counting as an attempt.
-    """
-    return isinstance(exc, openai.APIConnectionError) and not isinstance(
-        exc, openai.APITimeoutError
-    )
+def _retry_args(max_retries: Any, retry_policy: Any) -> RetryPolicy:
+    """Check ``max_retries`` (UNSET when left out) and ``retry_policy`` together."""
+    if max_retries is not UNSET:
+        check_max_retries(max_retries)
+    if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+        raise UsageError(f"retry_policy must be a terse.RetryPolicy, not {retry_policy!r}")
+    policy = retry_policy or RetryPolicy()
+    if max_retries is not UNSET and policy.stop is not None:
+        raise UsageError("give max_retries= or RetryPolicy(stop=...), not both")
+    return policy
 
 
 def _messages(prompt: str | Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
@@ -158,21 +128,11 @@ class _Base:
             raise UsageError(f"limits must be a terse.Limits, not {limits!r}")
         self._idle_timeout = None if idle_timeout is None else float(idle_timeout)
         self._limits = limits if limits is not None else DEFAULT_LIMITS
-        install_hook(self._openai, self._limits)
-        self._beta: Any = None
         self._model = model
         self._thinking_open = thinking_open
         self._budget = as_budget(thinking_budget)
-        if max_retries is not UNSET and (
-            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
-        ):
-            raise UsageError(f"max_retries must be an int >= 0, not {max_retries!r}")
-        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
-            raise UsageError(f"retry_policy must be a terse.RetryPolicy, not {retry_policy!r}")
-        if max_retries is not UNSET and retry_policy is not None and retry_policy.stop:
-            raise UsageError("give max_retries= or RetryPolicy(stop=...), not both")
+        self._policy = _retry_args(max_retries, retry_policy)
         self._max_retries = 2 if max_retries is UNSET else max_retries
-        self._policy = retry_policy or RetryPolicy()
         self._deadline = check_seconds(deadline, "deadline")
         # The openai client's own timeout holds unless terse's timeout= was given (then
         # it was applied to the client with with_options): read it back from the client.
@@ -184,7 +144,6 @@ class _Base:
         self._schema_hint = bool(schema_hint)
         self._request = request_fields(request, extra_body, extra_names=_CLIENT_PARAMS)
         self._memo = Memo()
-        self._secrets = client_secrets(self._openai)
         if dialect is not None:
             self._memo.dialect = dialect_named(dialect)
         else:
@@ -249,15 +208,7 @@ class _Base:
             raise UsageError(f"model must be a str, not {model!r}")
         check_response_model(response_model)
         budget = self._budget if thinking_budget is UNSET else as_budget(thinking_budget)
-        if max_retries is not UNSET and (
-            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
-        ):
-            raise UsageError(f"max_retries must be an int >= 0, not {max_retries!r}")
-        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
-            raise UsageError(f"retry_policy must be a terse.RetryPolicy, not {retry_policy!r}")
-        policy = retry_policy or RetryPolicy()
-        if max_retries is not UNSET and policy.stop is not None:
-            raise UsageError("give max_retries= or RetryPolicy(stop=...), not both")
+        policy = _retry_args(max_retries, retry_policy)
         stop = policy.stop
         if stop is None and max_retries is UNSET:
             stop = self._policy.stop
@@ -351,58 +302,6 @@ class _Base:
             limits=self._limits,
         )
 
-    def _create_args(self, call: Call) -> tuple[Any, dict[str, Any]]:
-        """The openai resource and keyword arguments for a generation request."""
-        body = dict(call.body or {})
-        kwargs: dict[str, Any] = {"model": body.pop("model"), "timeout": call.timeout}
-        if call.headers:
-            kwargs["extra_headers"] = dict(call.headers)
-        if call.query:
-            kwargs["extra_query"] = dict(call.query)
-        body.pop("stream", None)
-        kwargs["stream"] = call.stream
-        if call.stream:
-            body.setdefault("stream_options", {"include_usage": True})
-        else:
-            body.pop("stream_options", None)
-        if call.endpoint == "completions":
-            kwargs["prompt"] = body.pop("prompt")
-            resource = self._openai.completions
-        else:
-            kwargs["messages"] = body.pop("messages")
-            client = self._openai
-            if call.endpoint == "beta-chat":
-                if self._beta is None:
-                    beta = client.with_options(base_url=self.root_url + "/beta")
-                    self._beta = install_hook(beta, self._limits)
-                client = self._beta
-            resource = client.chat.completions
-        kwargs["extra_body"] = body
-        return resource.with_streaming_response, kwargs
-
-    def _aux_args(self, call: Call) -> tuple[str, dict[str, Any]]:
-        """Method name and arguments for a request to a native endpoint at the server root."""
-        options: dict[str, Any] = {"timeout": call.timeout}
-        if call.headers:
-            options["headers"] = dict(call.headers)
-        if call.query:
-            options["params"] = dict(call.query)
-        if call.endpoint == "get":
-            return "get", {"path": self.root_url + call.path, "cast_to": str, "options": options}
-        if call.endpoint == "probe-chat":  # a raw chat whose JSON body the probe reads
-            return "post", {
-                "path": self.base_url + "/chat/completions",
-                "cast_to": str,
-                "body": dict(call.body or {}),
-                "options": options,
-            }
-        return "post", {
-            "path": self.root_url + "/apply-template",
-            "cast_to": str,
-            "body": dict(call.body or {}),
-            "options": options,
-        }
-
 
 _CLIENT_PARAMS = (
     "base_url",
@@ -432,30 +331,3 @@ def _with_options(
                 op, deadline_at=deadline_at, headers=settings.headers, query=settings.query
             )
         result = yield op
-
-
-def _aux_outcome(text: str | None, error: TerseError | None) -> Outcome:
-    body: Any = None
-    if error is None and text is not None:
-        try:
-            body = parse_json(text)
-        except TerseError as exc:
-            error = exc
-    return Outcome("", "", True, None, Usage(), 0, error=error, body=body)
-
-
-def _too_large(body: list[bytes], cap: int) -> ResponseTooLarge:
-    first, n = [], 0
-    for piece in body:  # the start of the body only: joining all of it would double it
-        first.append(piece)
-        n += len(piece)
-        if n >= 2000:
-            break
-    body.clear()
-    head = b"".join(first)[:2000].decode("utf-8", "replace")
-    return ResponseTooLarge(
-        f"the server's response body is larger than {cap} bytes (Limits.body)",
-        limit="body",
-        max=cap,
-        text=head,
-    )

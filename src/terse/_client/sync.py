@@ -18,7 +18,7 @@ from typing import Any, overload
 import openai
 
 from .._core.budget import Budget
-from .._core.flow import Call, Settings, Sleep, aux_until
+from .._core.flow import Call, Settings, Sleep
 from .._core.retry import RetryPolicy
 from .._exceptions import UsageError
 from .._results import (
@@ -36,14 +36,12 @@ from .._wire.sse import Limits
 from .base import (
     UNSET,
     T,
-    _aux_outcome,
     _Base,
-    _map_error,
-    _stale_connection,
-    _too_large,
 )
-from .clock import END, IDLE_TIMEOUT, Expired, Head, Pump, expiry_error, wake_time
+from .clock import IDLE_TIMEOUT
+from .http import OpenAITransport
 from .streams import AnswerStream, _final_answer
+from .transport import Reader, Transport
 
 __all__ = ["Client"]
 
@@ -148,6 +146,9 @@ class Client(_Base):
             request=request,
             idle_timeout=idle_timeout,
             limits=limits,
+        )
+        self._transport: Transport = OpenAITransport(
+            self._openai, limits=self._limits, idle_timeout=self._idle_timeout
         )
 
     @overload
@@ -299,7 +300,7 @@ class Client(_Base):
             while True:
                 op = flow.send(result)
                 assert isinstance(op, Call)
-                result = self._perform_aux(op)
+                result = self._transport.fetch(op)
         except StopIteration as stop:
             info: ServerInfo = stop.value
         self._learn(info)
@@ -342,132 +343,16 @@ class Client(_Base):
                 yield op  # an event of the flow's own (a new attempt, replayed reasoning)
                 result = None
             elif op.endpoint in ("get", "apply-template"):
-                result = self._perform_aux(op)
+                result = self._transport.fetch(op)
             else:
                 box: list[Outcome] = []
                 yield from self._perform(op, settings, box)
                 result = box[0]
 
-    def _perform_aux(self, call: Call) -> Outcome:
-        method, kwargs = self._aux_args(call)
-        send = getattr(self._openai, method)
-        until = aux_until(call, time.monotonic())
-        for retry_stale in (True, False):  # a stale keep-alive is resent once, as in _perform
-            pump = Pump()
-            pump.start(lambda p: p.put(_Result(send(**kwargs))))
-            try:
-                while True:
-                    items = pump.take(until)
-                    if not items:
-                        if until is not None and time.monotonic() < until:
-                            continue
-                        return _aux_outcome(None, expiry_error("deadline", None))
-                    error = next((x for x in items if isinstance(x, BaseException)), None)
-                    result = next((x for x in items if isinstance(x, _Result)), None)
-                    if result is not None:
-                        return _aux_outcome(result.value, None)
-                    if error is None:
-                        continue
-                    if retry_stale and _stale_connection(error):
-                        break
-                    mapped = _map_error(error, self._secrets)
-                    if mapped is None:
-                        raise error
-                    return _aux_outcome(None, mapped)
-            finally:
-                pump.abandon()
-        raise AssertionError("unreachable")  # pragma: no cover
-
     def _perform(
         self, call: Call, settings: Settings, box: list[Outcome]
     ) -> Iterator[ReasoningDelta | AnswerDelta]:
         asm = self._assembler(call, settings)
-        resource, kwargs = self._create_args(call)
-        idle = self._idle_timeout
-        body_max = self._limits.body
-        for retry_stale in (True, False):
-            pump = Pump()
-            pump.start(lambda p: _request(resource, kwargs, p))
-            opened = False
-            ended = False
-            as_body = not call.stream
-            body: list[bytes] = []
-            size = 0
-            last = time.monotonic()
-            try:
-                while not ended:
-                    idle_at = None if idle is None or not (opened or call.stream) else last + idle
-                    until, why = wake_time(call.deadline_at, idle_at, asm.wake_at())
-                    items = pump.take(until)
-                    if not items:
-                        assert until is not None
-                        if time.monotonic() < until:
-                            continue
-                        if why != "budget":
-                            raise Expired(why)
-                        if asm.check_time():
-                            break
-                        continue
-                    last = time.monotonic()
-                    for item in items:
-                        if type(item) is bytes:
-                            if as_body:
-                                body.append(item)
-                                size += len(item)
-                                if size > body_max:
-                                    raise _too_large(body, body_max)
-                                continue
-                            events = asm.feed_bytes(item)
-                            if events:
-                                yield from events
-                            if asm.stop:
-                                break
-                        elif isinstance(item, Head):
-                            opened = True
-                            ctype = item.response.headers.get("content-type", "")
-                            as_body = not call.stream or "json" in ctype
-                        elif item is END:
-                            ended = True
-                        else:
-                            raise item
-                    if asm.stop:
-                        break
-                if ended:
-                    if as_body:
-                        whole = b"".join(body)
-                        body.clear()
-                        asm.feed_whole(whole)
-                    else:
-                        yield from asm.end_stream()
-            except Expired as exp:
-                asm.fail(expiry_error(exp.reason, idle))
-            except Exception as exc:
-                if retry_stale and not opened and _stale_connection(exc):
-                    continue
-                mapped = _map_error(exc, self._secrets)
-                if mapped is None:
-                    raise
-                asm.fail(mapped)
-            finally:
-                pump.abandon()
-            break
+        yield from self._transport.send(call, Reader(asm, call, self._limits))
         yield from asm.flush()
         box.append(asm.result())
-
-
-class _Result:
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-def _request(resource: Any, kwargs: dict[str, Any], pump: Pump) -> None:
-    """In a worker thread: make the request and hand over its headers, then its raw bytes."""
-    with resource.create(**kwargs) as response:
-        pump.put(Head(response.http_response))
-        for chunk in response.iter_bytes():
-            if pump.abandoned:
-                return
-            pump.put(chunk)
-        pump.read_all = True

@@ -20,8 +20,6 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from tenacity import RetryCallState, Retrying
-
 from .._exceptions import (
     AnswerTruncated,
     ExtractionError,
@@ -39,7 +37,7 @@ from .._wire.assemble import Outcome
 from .budget import Budget
 from .exceed import on_exceed_policy, repair_policy
 from .ops import Call, Op, Sleep, aux_until
-from .retry import reask_messages
+from .retry import RetryState, reask_messages
 from .run import DEFAULT_MAX_TOKENS, Memo, Run, Settings, outcome_name_of
 
 __all__ = [
@@ -107,7 +105,7 @@ class _Flow(Run):
         answer_tokens: int | None = None
         thinking_off = False
         repair = repair_policy(s.repair_budget)
-        state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+        state = RetryState(self.clock)
         while True:
             try:
                 return (
@@ -120,14 +118,14 @@ class _Flow(Run):
                     raise self.exhausted("deadline", exc) from exc
                 if self.capped_by_total and isinstance(exc, (ThinkingTruncated, AnswerTruncated)):
                     raise self.exhausted("tokens", exc) from exc
-                state.set_exception((type(exc), exc, exc.__traceback__))
-                if not s.retry(state):
+                state.failed(exc)
+                if not state.ask(s.retry):
                     raise
-                if s.stop(state):
+                if state.ask(s.stop):
                     if state.attempt_number == 1:
                         raise  # no retry was allowed: the failure itself is the answer
                     raise self.exhausted("attempts", exc) from exc
-                delay = float(s.wait(state))
+                delay = float(state.ask(s.wait))
                 if self.deadline_at is not None and self.clock() + delay >= self.deadline_at:
                     raise self.exhausted("deadline", exc) from exc
                 if s.max_total_tokens is not None and self.spent.total_tokens >= s.max_total_tokens:
@@ -136,7 +134,7 @@ class _Flow(Run):
                 yield NewAttempt(self.try_number, outcome_name_of(exc), exc)
                 if delay > 0:
                     yield Sleep(delay)
-                state.prepare_for_next_attempt()
+                state.next_attempt(delay)
                 purpose = "retry"
                 if isinstance(exc, ExtractionError):
                     messages = reask_messages(base, exc)

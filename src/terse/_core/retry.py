@@ -16,11 +16,12 @@ retried twice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from tenacity import RetryCallState, retry_if_exception, wait_exponential, wait_random
+from tenacity import Future, RetryCallState, retry_if_exception, wait_exponential, wait_random
 from tenacity.wait import wait_base
 
 from .._exceptions import (
@@ -39,6 +40,8 @@ from .._exceptions import (
 __all__ = [
     "DEFAULT_RETRY",
     "RetryPolicy",
+    "RetryState",
+    "check_max_retries",
     "reask_messages",
     "retry_if_invalid",
     "retry_if_no_answer",
@@ -141,6 +144,74 @@ class RetryPolicy:
                 raise UsageError(
                     f"RetryPolicy({name}=...) takes a tenacity strategy, not {value!r}"
                 )
+
+
+R = TypeVar("R")
+
+
+class RetryState:
+    """The state of terse's retry loop, as tenacity's strategies read it.
+
+    tenacity's ``stop``, ``wait`` and ``retry`` strategies are callables over a
+    `tenacity.RetryCallState`, and read only the fields tenacity documents for it:
+    ``attempt_number``, ``outcome`` (a `tenacity.Future`: ``failed``, ``exception()``),
+    ``outcome_timestamp``, ``seconds_since_start``, ``start_time``, ``idle_for``,
+    ``upcoming_sleep``, ``next_action`` and the wrapped call's ``fn``/``args``/``kwargs``.
+    A ``RetryCallState`` is made by a ``tenacity.Retrying`` for the call it wraps; terse's
+    loop is not one (it sleeps by yielding, accounts and re-asks itself), so it keeps these
+    fields here instead of building a ``RetryCallState`` around a throwaway ``Retrying()``.
+    There is no wrapped function (``fn`` is None, ``retry_object`` None). Times are on the
+    flow's clock (``time.monotonic`` in the clients), so ``stop_after_delay`` counts from
+    the first try; ``idle_for`` adds up the waits the loop asked for.
+    """
+
+    retry_object: Any = None
+    fn: Any = None
+    args: tuple[Any, ...] = ()
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.kwargs: dict[str, Any] = {}
+        self.start_time = clock()
+        self.attempt_number = 1
+        self.outcome: Future | None = None
+        self.outcome_timestamp: float | None = None
+        self.idle_for = 0.0
+        self.upcoming_sleep = 0.0
+        self.next_action: Any = None
+
+    @property
+    def seconds_since_start(self) -> float | None:
+        if self.outcome_timestamp is None:
+            return None
+        return self.outcome_timestamp - self.start_time
+
+    def failed(self, exc: BaseException) -> None:
+        """The current attempt raised ``exc``."""
+        self.outcome = Future.construct(self.attempt_number, exc, True)
+        self.outcome_timestamp = self._clock()
+
+    def next_attempt(self, slept: float) -> None:
+        """The loop waited ``slept`` seconds and starts the next attempt."""
+        self.idle_for += slept
+        self.outcome = None
+        self.outcome_timestamp = None
+        self.attempt_number += 1
+        self.next_action = None
+
+    def ask(self, strategy: Callable[[RetryCallState], R]) -> R:
+        """What a tenacity strategy says of this state (it reads the fields above only)."""
+        return strategy(cast(RetryCallState, self))
+
+    def __repr__(self) -> str:
+        return f"RetryState(attempt_number={self.attempt_number}, idle_for={self.idle_for:g})"
+
+
+def check_max_retries(value: Any) -> int:
+    """``max_retries``: an int >= 0 (the one check, for clients, calls and batches)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageError(f"max_retries must be an int >= 0, not {value!r}")
+    return value
 
 
 def reask_messages(

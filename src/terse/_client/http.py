@@ -1,0 +1,357 @@
+"""The default transports: the user's own openai client, read as raw bytes, on one clock.
+
+Each generation `Call` becomes one request made with the openai client terse wraps (its
+base URL, key, headers and timeouts), read as raw bytes through
+``with_streaming_response`` rather than openai's per-chunk objects, and handed to the
+`Reader`. The wait for every byte is bounded by the call's deadline, the idle timeout and
+the thinking budget's seconds (`terse._client.clock`: a worker-thread `Pump` for sync, a
+`Watch` timer for async). Errors of openai or its HTTP library become terse errors with the
+client's secrets scrubbed from any server text; a pooled keep-alive connection the server
+had already closed is sent again once on a fresh one, without counting as an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from typing import Any
+
+import openai
+
+from .._core.flow import Call, aux_until
+from .._core.retry import parse_retry_after
+from .._exceptions import ConnectionFailed, TerseError
+from .._secrets import client_secrets
+from .._wire.assemble import Outcome, server_error
+from .._wire.sse import Limits
+from .clock import END, Expired, Head, Pump, Watch, expiry_error, install_hook, wake_time
+from .transport import Delta, Reader, aux_outcome
+
+__all__ = ["AsyncOpenAITransport", "OpenAITransport"]
+
+_TRANSPORT_MODULES = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11", "h2", "anyio"})
+
+
+def _map_error(exc: BaseException, secrets: Sequence[str] = ()) -> TerseError | None:
+    """The terse error for an exception raised by openai or its HTTP library, or None.
+
+    ``secrets`` are scrubbed from whatever server text the error carries.
+    """
+    if isinstance(exc, TerseError):
+        return exc  # raised by terse's own reading (a size limit) inside openai's code
+    if isinstance(exc, openai.APIStatusError):
+        response = exc.response
+        try:
+            body = response.text
+        except Exception:
+            body = ""
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return server_error(exc.status_code, body or str(exc.message), retry_after, secrets)
+    if isinstance(exc, openai.APITimeoutError):
+        return ConnectionFailed("the request timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return ConnectionFailed(f"could not reach the server: {exc.__cause__ or exc}")
+    root = type(exc).__module__.split(".")[0]
+    if root in _TRANSPORT_MODULES or isinstance(exc, (OSError, EOFError)):
+        return ConnectionFailed(f"the connection failed mid-response: {type(exc).__name__}: {exc}")
+    return None
+
+
+def _stale_connection(exc: BaseException) -> bool:
+    """A pooled keep-alive connection the server had already closed (nothing was received).
+
+    llama-server closes the connection after a streamed response while advertising
+    keep-alive; the next request on it fails before any byte arrives. That one is sent
+    again at once on a fresh connection, without counting as an attempt.
+    """
+    return isinstance(exc, openai.APIConnectionError) and not isinstance(
+        exc, openai.APITimeoutError
+    )
+
+
+class _OpenAIRequests:
+    """What the sync and async openai transports share: the arguments of each request."""
+
+    def __init__(self, client: Any, *, limits: Limits, idle_timeout: float | None) -> None:
+        self._openai = install_hook(client, limits)
+        self._limits = limits
+        self._idle_timeout = idle_timeout
+        self._secrets = client_secrets(client)
+        self._beta: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return str(self._openai.base_url).rstrip("/")
+
+    @property
+    def root_url(self) -> str:
+        url = self.base_url
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+    def _create_args(self, call: Call) -> tuple[Any, dict[str, Any]]:
+        """The openai resource and keyword arguments for a generation request."""
+        body = dict(call.body or {})
+        kwargs: dict[str, Any] = {"model": body.pop("model"), "timeout": call.timeout}
+        if call.headers:
+            kwargs["extra_headers"] = dict(call.headers)
+        if call.query:
+            kwargs["extra_query"] = dict(call.query)
+        body.pop("stream", None)
+        kwargs["stream"] = call.stream
+        if call.stream:
+            body.setdefault("stream_options", {"include_usage": True})
+        else:
+            body.pop("stream_options", None)
+        if call.endpoint == "completions":
+            kwargs["prompt"] = body.pop("prompt")
+            resource = self._openai.completions
+        else:
+            kwargs["messages"] = body.pop("messages")
+            client = self._openai
+            if call.endpoint == "beta-chat":
+                if self._beta is None:
+                    beta = client.with_options(base_url=self.root_url + "/beta")
+                    self._beta = install_hook(beta, self._limits)
+                client = self._beta
+            resource = client.chat.completions
+        kwargs["extra_body"] = body
+        return resource.with_streaming_response, kwargs
+
+    def _aux_args(self, call: Call) -> tuple[str, dict[str, Any]]:
+        """Method name and arguments for a request to a native endpoint at the server root."""
+        options: dict[str, Any] = {"timeout": call.timeout}
+        if call.headers:
+            options["headers"] = dict(call.headers)
+        if call.query:
+            options["params"] = dict(call.query)
+        if call.endpoint == "get":
+            return "get", {"path": self.root_url + call.path, "cast_to": str, "options": options}
+        if call.endpoint == "probe-chat":  # a raw chat whose JSON body the probe reads
+            return "post", {
+                "path": self.base_url + "/chat/completions",
+                "cast_to": str,
+                "body": dict(call.body or {}),
+                "options": options,
+            }
+        return "post", {
+            "path": self.root_url + "/apply-template",
+            "cast_to": str,
+            "body": dict(call.body or {}),
+            "options": options,
+        }
+
+
+class OpenAITransport(_OpenAIRequests):
+    """The default `Transport`: requests through an ``openai.OpenAI`` client.
+
+    The blocking request runs in a pooled worker thread (`Pump`) that hands over the
+    headers, then raw byte chunks; this side waits on them against the call's deadline,
+    the idle timeout (``idle_timeout``: no byte for that long once the headers came, or
+    at all while streaming) and the budget's seconds, and abandons the response at the
+    first of them.
+    """
+
+    def fetch(self, call: Call) -> Outcome:
+        method, kwargs = self._aux_args(call)
+        send = getattr(self._openai, method)
+        until = aux_until(call, time.monotonic())
+        for retry_stale in (True, False):  # a stale keep-alive is resent once, as in send
+            pump = Pump()
+            pump.start(lambda p: p.put(_Result(send(**kwargs))))
+            try:
+                while True:
+                    items = pump.take(until)
+                    if not items:
+                        if until is not None and time.monotonic() < until:
+                            continue
+                        return aux_outcome(None, expiry_error("deadline", None))
+                    error = next((x for x in items if isinstance(x, BaseException)), None)
+                    result = next((x for x in items if isinstance(x, _Result)), None)
+                    if result is not None:
+                        return aux_outcome(result.value, None)
+                    if error is None:
+                        continue
+                    if retry_stale and _stale_connection(error):
+                        break
+                    mapped = _map_error(error, self._secrets)
+                    if mapped is None:
+                        raise error
+                    return aux_outcome(None, mapped)
+            finally:
+                pump.abandon()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def send(self, call: Call, reader: Reader) -> Iterator[Delta]:
+        resource, kwargs = self._create_args(call)
+        idle = self._idle_timeout
+        for retry_stale in (True, False):
+            pump = Pump()
+            pump.start(lambda p: _request(resource, kwargs, p))
+            opened = False
+            ended = False
+            stopped = False
+            last = time.monotonic()
+            feed = reader.feed
+            try:
+                while not ended:
+                    idle_at = None if idle is None or not (opened or call.stream) else last + idle
+                    until, why = wake_time(call.deadline_at, idle_at, reader.wake_at())
+                    items = pump.take(until)
+                    if not items:
+                        assert until is not None
+                        if time.monotonic() < until:
+                            continue
+                        if why != "budget":
+                            raise Expired(why)
+                        if reader.time_up():
+                            break
+                        continue
+                    last = time.monotonic()
+                    for item in items:
+                        if type(item) is bytes:
+                            events = feed(item)
+                            if events:
+                                yield from events
+                            if reader.stop:
+                                stopped = True
+                                break
+                        elif isinstance(item, Head):
+                            opened = True
+                            reader.head(item.response.headers.get("content-type", ""))
+                            feed = reader.feed
+                        elif item is END:
+                            ended = True
+                        else:
+                            raise item
+                    if stopped:
+                        break
+                if ended and not stopped:
+                    yield from reader.end()
+            except Expired as exp:
+                reader.fail(expiry_error(exp.reason, idle))
+            except Exception as exc:
+                if retry_stale and not opened and _stale_connection(exc):
+                    continue
+                mapped = _map_error(exc, self._secrets)
+                if mapped is None:
+                    raise
+                reader.fail(mapped)
+            finally:
+                pump.abandon()
+            break
+
+
+class _Result:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _request(resource: Any, kwargs: dict[str, Any], pump: Pump) -> None:
+    """In a worker thread: make the request and hand over its headers, then its raw bytes."""
+    with resource.create(**kwargs) as response:
+        pump.put(Head(response.http_response))
+        for chunk in response.iter_bytes():
+            if pump.abandoned:
+                return
+            pump.put(chunk)
+        pump.read_all = True
+
+
+class AsyncOpenAITransport(_OpenAIRequests):
+    """The default `AsyncTransport`: requests through an ``openai.AsyncOpenAI`` client.
+
+    One `Watch` timer per request cancels the task while it awaits the server past the
+    call's deadline, the idle timeout or the budget's seconds; it never fires while an
+    event is out with the caller.
+    """
+
+    async def fetch(self, call: Call) -> Outcome:
+        method, kwargs = self._aux_args(call)
+        until = aux_until(call, time.monotonic())
+        for retry_stale in (True, False):  # a stale keep-alive is resent once, as in send
+            watch = Watch(lambda: (until, "deadline"))
+            try:
+                watch.check()
+                watch.active = True
+                text = await getattr(self._openai, method)(**kwargs)
+            except Expired:
+                return aux_outcome(None, expiry_error("deadline", None))
+            except asyncio.CancelledError:
+                if not watch.caught():
+                    raise
+                return aux_outcome(None, expiry_error("deadline", None))
+            except Exception as exc:
+                if retry_stale and _stale_connection(exc):
+                    continue
+                mapped = _map_error(exc, self._secrets)
+                if mapped is None:
+                    raise
+                return aux_outcome(None, mapped)
+            finally:
+                watch.close()
+            return aux_outcome(text, None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def send(self, call: Call, reader: Reader) -> AsyncGenerator[Delta, None]:
+        resource, kwargs = self._create_args(call)
+        idle = self._idle_timeout
+        for retry_stale in (True, False):
+            opened = False
+            last = [time.monotonic(), False]  # the last byte's time; whether headers came
+
+            def bound(last: list[Any] = last) -> tuple[float | None, str]:
+                idle_at = None if idle is None or not (last[1] or call.stream) else last[0] + idle
+                return wake_time(call.deadline_at, idle_at, reader.wake_at())
+
+            watch = Watch(bound)
+            try:
+                watch.check()
+                watch.active = True
+                async with resource.create(**kwargs) as response:
+                    watch.active = False
+                    opened = True
+                    last[0], last[1] = time.monotonic(), True
+                    watch.moved()
+                    reader.head(response.http_response.headers.get("content-type", ""))
+                    feed = reader.feed
+                    watch.active = True
+                    async for chunk in response.iter_bytes():
+                        watch.active = False
+                        last[0] = time.monotonic()
+                        for event in feed(chunk):
+                            yield event
+                        if reader.stop:
+                            break
+                        if watch.pending:
+                            raise Expired(watch.pending)
+                        watch.active = True
+                    else:
+                        watch.active = False
+                        for event in reader.end():
+                            yield event
+            except Expired as exp:
+                self._expired(reader, exp.reason)
+            except asyncio.CancelledError:
+                why = watch.caught()
+                if not why:
+                    raise
+                self._expired(reader, why)
+            except Exception as exc:
+                if retry_stale and not opened and _stale_connection(exc):
+                    continue
+                mapped = _map_error(exc, self._secrets)
+                if mapped is None:
+                    raise
+                reader.fail(mapped)
+            finally:
+                watch.close()
+            break
+
+    def _expired(self, reader: Reader, why: str) -> None:
+        if why == "budget":
+            reader.time_up()  # sets the cut: the flow concludes from here
+        else:
+            reader.fail(expiry_error(why, self._idle_timeout))
