@@ -37,7 +37,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._core.flow import Call, aux_until
 from .._exceptions import ResponseTooLarge, TerseError
@@ -309,3 +309,8 @@ class AsyncInProcessTransport(_Scripts):
 
     async def fetch(self, call: Call) -> Outcome:
         return self._fetch(call)
+
+
+if TYPE_CHECKING:  # mypy checks the in-process pair against the protocols they serve
+    _sync: Transport = InProcessTransport(())
+    _async: AsyncTransport = AsyncInProcessTransport(())
