@@ -10,6 +10,7 @@ from ._client.aio import AsyncClient
 from ._client.streams import AnswerStream, AsyncAnswerStream
 from ._client.sync import Client
 from ._core.budget import QWEN_NUDGE, Budget
+from ._core.options import CallOptions
 from ._core.retry import (
     DEFAULT_RETRY,
     RetryPolicy,
@@ -71,6 +72,7 @@ __all__ = [
     "BatchReport",
     "Budget",
     "BudgetReport",
+    "CallOptions",
     "Client",
     "ConnectionFailed",
     "Delta",

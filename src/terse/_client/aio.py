@@ -7,12 +7,13 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import openai
 
 from .._core.budget import Budget
 from .._core.flow import Call, Settings, Sleep
+from .._core.options import CallOptions
 from .._core.retry import RetryPolicy
 from .._exceptions import UsageError
 from .._results import (
@@ -36,6 +37,9 @@ from .clock import IDLE_TIMEOUT
 from .http import AsyncOpenAITransport
 from .streams import AsyncAnswerStream
 from .transport import AsyncTransport, Reader
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["AsyncClient"]
 
@@ -115,17 +119,8 @@ class AsyncClient(_Base):
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = ...,
         response_model: None = ...,
-        thinking_budget: int | Budget | None = ...,
-        max_retries: int = ...,
-        retry_policy: RetryPolicy | None = ...,
-        deadline: float | None = ...,
-        max_total_tokens: int | None = ...,
-        repair_budget: int | Budget | str | None = ...,
-        salvage: bool = ...,
-        partial: bool = ...,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> Answer[str]: ...
 
     @overload
@@ -133,17 +128,8 @@ class AsyncClient(_Base):
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = ...,
         response_model: type[T],
-        thinking_budget: int | Budget | None = ...,
-        max_retries: int = ...,
-        retry_policy: RetryPolicy | None = ...,
-        deadline: float | None = ...,
-        max_total_tokens: int | None = ...,
-        repair_budget: int | Budget | str | None = ...,
-        salvage: bool = ...,
-        partial: bool = ...,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> Answer[T]: ...
 
     @overload
@@ -151,51 +137,22 @@ class AsyncClient(_Base):
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = ...,
         response_model: Any,
-        thinking_budget: int | Budget | None = ...,
-        max_retries: int = ...,
-        retry_policy: RetryPolicy | None = ...,
-        deadline: float | None = ...,
-        max_total_tokens: int | None = ...,
-        repair_budget: int | Budget | str | None = ...,
-        salvage: bool = ...,
-        partial: bool = ...,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> Answer[Any]: ...
 
     async def ask(
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = None,
         response_model: Any = None,
-        thinking_budget: int | Budget | None = UNSET,
-        max_retries: int = UNSET,
-        retry_policy: RetryPolicy | None = None,
-        deadline: float | None = UNSET,
-        max_total_tokens: int | None = UNSET,
-        repair_budget: int | Budget | str | None = "same",
-        salvage: bool = False,
-        partial: bool = False,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> Answer[Any]:
-        """Ask once (retrying as allowed) and return a clean, typed `Answer`."""
-        settings = self._settings(
-            prompt,
-            model=model,
-            response_model=response_model,
-            thinking_budget=thinking_budget,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            deadline=deadline,
-            max_total_tokens=max_total_tokens,
-            repair_budget=repair_budget,
-            salvage=salvage,
-            partial=partial,
-            stream=False,
-            request=request,
-        )
+        """Ask once (retrying as allowed) and return a clean, typed `Answer`.
+
+        Takes the same arguments as `Client.ask`: ``response_model`` and `CallOptions`.
+        """
+        settings = self._settings(prompt, response_model, False, options)
         async for event in self._drive(settings):
             if isinstance(event, Final):
                 answer: Answer[Any] = event.answer
@@ -206,34 +163,11 @@ class AsyncClient(_Base):
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = None,
         response_model: Any = None,
-        thinking_budget: int | Budget | None = UNSET,
-        max_retries: int = UNSET,
-        retry_policy: RetryPolicy | None = None,
-        deadline: float | None = UNSET,
-        max_total_tokens: int | None = UNSET,
-        repair_budget: int | Budget | str | None = "same",
-        salvage: bool = False,
-        partial: bool = False,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> AsyncAnswerStream[Any]:
         """Like `ask`, streamed: ``async with client.stream(...) as s: async for e in s: ...``."""
-        settings = self._settings(
-            prompt,
-            model=model,
-            response_model=response_model,
-            thinking_budget=thinking_budget,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            deadline=deadline,
-            max_total_tokens=max_total_tokens,
-            repair_budget=repair_budget,
-            salvage=salvage,
-            partial=partial,
-            stream=True,
-            request=request,
-        )
+        settings = self._settings(prompt, response_model, True, options)
         return AsyncAnswerStream(self._drive(settings))
 
     async def probe(self, *, generate: bool = False) -> ServerInfo:

@@ -31,7 +31,7 @@ from .._wire.sse import DEFAULT_LIMITS, Limits
 from .._wire.tokens import count_tokens
 from .clock import IDLE_TIMEOUT
 
-__all__ = ["UNSET", "T"]
+__all__ = ["CALL_DEFAULTS", "UNSET", "T"]
 
 T = TypeVar("T")
 
@@ -44,6 +44,20 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+
+
+CALL_DEFAULTS: dict[str, Any] = {
+    "model": None,
+    "thinking_budget": UNSET,
+    "max_retries": UNSET,
+    "retry_policy": None,
+    "deadline": UNSET,
+    "max_total_tokens": UNSET,
+    "repair_budget": "same",
+    "salvage": False,
+    "partial": False,
+}
+"""What each of terse's own call options is when left out (UNSET: the client's default)."""
 
 
 def _retry_args(max_retries: Any, retry_policy: Any) -> RetryPolicy:
@@ -178,22 +192,21 @@ class _Base:
     def _settings(
         self,
         prompt: str | Sequence[Mapping[str, Any]],
-        *,
-        model: str | None,
         response_model: Any,
-        thinking_budget: Any,
-        max_retries: Any,
-        retry_policy: Any,
-        deadline: Any,
-        max_total_tokens: Any,
-        repair_budget: Any,
-        salvage: bool,
-        partial: bool,
         stream: bool,
-        request: Mapping[str, Any],
+        options: Mapping[str, Any],
     ) -> Settings:
-        """Resolve one call's settings, checking every argument before any request."""
-        request = dict(request)
+        """Resolve one call's settings, checking every argument before any request.
+
+        ``options`` are the call's keyword arguments (`CallOptions`): terse's own, with
+        `CALL_DEFAULTS` for those left out, and the rest ``create()``'s.
+        """
+        request = dict(options)
+        mine = {name: request.pop(name, default) for name, default in CALL_DEFAULTS.items()}
+        model, thinking_budget = mine["model"], mine["thinking_budget"]
+        max_retries, retry_policy = mine["max_retries"], mine["retry_policy"]
+        deadline, max_total_tokens = mine["deadline"], mine["max_total_tokens"]
+        repair_budget, salvage, partial = mine["repair_budget"], mine["salvage"], mine["partial"]
         extra_body = request.pop("extra_body", None)
         headers = check_mapping("extra_headers", request.pop("extra_headers", None))
         query = check_mapping("extra_query", request.pop("extra_query", None))

@@ -13,12 +13,13 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import openai
 
 from .._core.budget import Budget
 from .._core.flow import Call, Settings, Sleep
+from .._core.options import CallOptions
 from .._core.retry import RetryPolicy
 from .._exceptions import UsageError
 from .._results import (
@@ -42,6 +43,9 @@ from .clock import IDLE_TIMEOUT
 from .http import OpenAITransport
 from .streams import AnswerStream, _final_answer
 from .transport import Reader, Transport
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Client"]
 
@@ -156,17 +160,8 @@ class Client(_Base):
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = ...,
         response_model: None = ...,
-        thinking_budget: int | Budget | None = ...,
-        max_retries: int = ...,
-        retry_policy: RetryPolicy | None = ...,
-        deadline: float | None = ...,
-        max_total_tokens: int | None = ...,
-        repair_budget: int | Budget | str | None = ...,
-        salvage: bool = ...,
-        partial: bool = ...,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> Answer[str]: ...
 
     @overload
@@ -174,17 +169,8 @@ class Client(_Base):
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = ...,
         response_model: type[T],
-        thinking_budget: int | Budget | None = ...,
-        max_retries: int = ...,
-        retry_policy: RetryPolicy | None = ...,
-        deadline: float | None = ...,
-        max_total_tokens: int | None = ...,
-        repair_budget: int | Budget | str | None = ...,
-        salvage: bool = ...,
-        partial: bool = ...,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> Answer[T]: ...
 
     @overload
@@ -192,40 +178,24 @@ class Client(_Base):
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = ...,
         response_model: Any,
-        thinking_budget: int | Budget | None = ...,
-        max_retries: int = ...,
-        retry_policy: RetryPolicy | None = ...,
-        deadline: float | None = ...,
-        max_total_tokens: int | None = ...,
-        repair_budget: int | Budget | str | None = ...,
-        salvage: bool = ...,
-        partial: bool = ...,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> Answer[Any]: ...
 
     def ask(
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = None,
         response_model: Any = None,
-        thinking_budget: int | Budget | None = UNSET,
-        max_retries: int = UNSET,
-        retry_policy: RetryPolicy | None = None,
-        deadline: float | None = UNSET,
-        max_total_tokens: int | None = UNSET,
-        repair_budget: int | Budget | str | None = "same",
-        salvage: bool = False,
-        partial: bool = False,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> Answer[Any]:
         """Ask once (retrying as allowed) and return a clean, typed `Answer`.
 
         ``prompt`` is a user message or a list of chat messages. ``response_model`` is
         the type of ``Answer.value`` (a pydantic model, dataclass, TypedDict, ``int``,
         ``Literal[...]``, …), extracted from the answer only; leave it out for ``str``.
+        The other keyword arguments are `CallOptions` (declared once for ``ask`` and
+        ``stream``, sync and async; each is listed there with its default).
         ``retry_policy`` takes a `RetryPolicy` (tenacity strategies); ``max_retries`` is
         its shorthand. ``repair_budget`` is the thinking budget of a re-ask after an
         invalid answer: ``"same"`` (default), a smaller budget, or ``"off"`` (thinking
@@ -235,55 +205,18 @@ class Client(_Base):
         ``extra_headers``, ``extra_query`` and ``timeout`` (per request). An unknown
         keyword raises `UsageError` before any request.
         """
-        settings = self._settings(
-            prompt,
-            model=model,
-            response_model=response_model,
-            thinking_budget=thinking_budget,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            deadline=deadline,
-            max_total_tokens=max_total_tokens,
-            repair_budget=repair_budget,
-            salvage=salvage,
-            partial=partial,
-            stream=False,
-            request=request,
-        )
+        settings = self._settings(prompt, response_model, False, options)
         return _final_answer(self._drive(settings))
 
     def stream(
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         *,
-        model: str | None = None,
         response_model: Any = None,
-        thinking_budget: int | Budget | None = UNSET,
-        max_retries: int = UNSET,
-        retry_policy: RetryPolicy | None = None,
-        deadline: float | None = UNSET,
-        max_total_tokens: int | None = UNSET,
-        repair_budget: int | Budget | str | None = "same",
-        salvage: bool = False,
-        partial: bool = False,
-        **request: Any,
+        **options: Unpack[CallOptions],
     ) -> AnswerStream[Any]:
         """Like `ask`, streamed: ``with client.stream(...) as s: for event in s: ...``."""
-        settings = self._settings(
-            prompt,
-            model=model,
-            response_model=response_model,
-            thinking_budget=thinking_budget,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            deadline=deadline,
-            max_total_tokens=max_total_tokens,
-            repair_budget=repair_budget,
-            salvage=salvage,
-            partial=partial,
-            stream=True,
-            request=request,
-        )
+        settings = self._settings(prompt, response_model, True, options)
         return AnswerStream(self._drive(settings))
 
     def probe(self, *, generate: bool = False) -> ServerInfo:

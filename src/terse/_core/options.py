@@ -7,6 +7,18 @@ HTTP headers, ``extra_query`` URL parameters, and ``timeout`` the per-request ti
 Any other keyword is a typo until proven otherwise: it raises `UsageError` with the
 nearest known names, before any request is sent. Server-specific fields (``top_k``,
 ``min_p``, ``chat_template_kwargs``, …) go through ``extra_body``, as with openai.
+
+The options are declared once, as the TypedDict `CallOptions` (terse's own `TerseOptions`,
+openai's `RequestOptions` and `CreateFields`), and ``ask``/``stream`` of both clients take
+``**options: Unpack[CallOptions]`` (PEP 692). Why a TypedDict: type checkers and IDEs
+(mypy, pyright/Pylance, PyCharm) read it as the list of keyword arguments, each with its
+type — a misspelt or mistyped option is an error before the code runs, and ``ask``'s
+overloads on ``response_model`` stay as they were; the runtime check (`request_fields`,
+the did-you-mean) reads the same declaration; the calls stay plain keyword calls. An
+options object would change every call site; generated sync code (unasync) removes the
+sync/async copy but not the seven copies within each client. ``Unpack`` comes from
+``typing_extensions`` (a dependency of pydantic and openai) and is imported for type
+checking only. The defaults of terse's own options are `terse._client.base.CALL_DEFAULTS`.
 """
 
 from __future__ import annotations
@@ -16,60 +28,130 @@ import inspect
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import openai
 
 from .._exceptions import UsageError
 
+if TYPE_CHECKING:
+    from .budget import Budget
+    from .retry import RetryPolicy
+
 __all__ = [
     "CREATE_PARAMS",
     "REQUEST_OPTIONS",
+    "CallOptions",
     "check_timeout",
     "request_fields",
 ]
 
-# chat.completions.create's parameters in openai 2.x; the installed openai's own signature
-# is added at import, so a newer openai's parameters are accepted as soon as it has them.
-_KNOWN_CREATE = frozenset(
-    {
-        "audio",
-        "frequency_penalty",
-        "function_call",
-        "functions",
-        "logit_bias",
-        "logprobs",
-        "max_completion_tokens",
-        "max_tokens",
-        "metadata",
-        "modalities",
-        "n",
-        "parallel_tool_calls",
-        "prediction",
-        "presence_penalty",
-        "prompt_cache_key",
-        "prompt_cache_retention",
-        "reasoning_effort",
-        "response_format",
-        "safety_identifier",
-        "seed",
-        "service_tier",
-        "stop",
-        "store",
-        "stream",
-        "stream_options",
-        "temperature",
-        "tool_choice",
-        "tools",
-        "top_logprobs",
-        "top_p",
-        "user",
-        "verbosity",
-        "web_search_options",
-    }
-)
 
-REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
+class CreateFields(TypedDict, total=False):
+    """The JSON fields ``chat.completions.create`` takes, sent as openai sends them.
+
+    Their meaning and types are openai's (and vary between openai 2.x and 3.x), so they are
+    typed loosely here: what terse relies on (``stop``, ``n``, ``stream_options``, JSON
+    serialisability) is checked when the call is made. Fields only your server knows go
+    in ``extra_body``.
+    """
+
+    audio: Any
+    frequency_penalty: Any
+    function_call: Any
+    functions: Any
+    logit_bias: Any
+    logprobs: Any
+    max_completion_tokens: Any
+    max_tokens: Any
+    metadata: Any
+    modalities: Any
+    moderation: Any
+    n: Any
+    parallel_tool_calls: Any
+    prediction: Any
+    presence_penalty: Any
+    prompt_cache_key: Any
+    prompt_cache_options: Any
+    prompt_cache_retention: Any
+    reasoning_effort: Any
+    response_format: Any
+    safety_identifier: Any
+    seed: Any
+    service_tier: Any
+    stop: Any
+    store: Any
+    stream: Any
+    stream_options: Any
+    temperature: Any
+    tool_choice: Any
+    tools: Any
+    top_logprobs: Any
+    top_p: Any
+    user: Any
+    verbosity: Any
+    web_search_options: Any
+
+
+class RequestOptions(TypedDict, total=False):
+    """``create()``'s request options: not JSON fields, each handled as openai handles it."""
+
+    extra_body: Mapping[str, object] | None
+    extra_headers: Mapping[str, str] | None
+    extra_query: Mapping[str, object] | None
+    timeout: float | openai.Timeout | None
+
+
+class TerseOptions(TypedDict, total=False):
+    """terse's own options of one call (defaults: `CALL_DEFAULTS`, in the client module)."""
+
+    model: str | None
+    thinking_budget: int | Budget | None
+    max_retries: int
+    retry_policy: RetryPolicy | None
+    deadline: float | None
+    max_total_tokens: int | None
+    repair_budget: int | Budget | str | None
+    salvage: bool
+    partial: bool
+
+
+class CallOptions(CreateFields, RequestOptions, TerseOptions, total=False):
+    """The keyword arguments of `Client.ask`/`stream` (and `AsyncClient`'s), declared once.
+
+    terse's own:
+
+    - ``model``: the model name (default: the client's).
+    - ``thinking_budget``: an int (tokens) or a `Budget`; None for none (default: the
+      client's).
+    - ``max_retries``: retries after the first try (default: the client's, 2); shorthand
+      for ``retry_policy=RetryPolicy(stop=stop_after_attempt(max_retries + 1))``.
+    - ``retry_policy``: a `RetryPolicy` (tenacity ``stop``/``wait``/``retry``).
+    - ``deadline``: seconds for the whole call, every request, wait and probe included
+      (default: the client's).
+    - ``max_total_tokens``: a cap on the tokens the call spends across its attempts
+      (default: the client's).
+    - ``repair_budget``: the thinking budget of a re-ask after an invalid answer:
+      ``"same"`` (default), a smaller budget, or ``"off"``.
+    - ``salvage``: take the value from the reasoning when the answer has none (default
+      False).
+    - ``partial``: accept a partial value where the target allows one (default False).
+
+    openai's: the fields of ``chat.completions.create`` (`CreateFields`: ``temperature``,
+    ``stop``, ``max_tokens``, …) and its request options ``extra_body``,
+    ``extra_headers``, ``extra_query``, ``timeout``, with openai's meaning. An unknown
+    keyword raises `UsageError` before any request.
+    """
+
+
+_NEWER = frozenset({"moderation", "prompt_cache_options"})
+"""Fields of openai 3.x only: accepted when the installed openai's create() has them."""
+
+# openai 2.x's create() fields; the installed openai's own signature is added at import,
+# so a newer openai's parameters are accepted as soon as it has them.
+_KNOWN_CREATE = frozenset(CreateFields.__annotations__) - _NEWER
+
+REQUEST_OPTIONS = frozenset(RequestOptions.__annotations__)
 """create()'s request options: not JSON fields, each handled as openai handles it."""
 
 _NOT_FIELDS = frozenset({"self", "messages", "model"}) | REQUEST_OPTIONS
@@ -88,18 +170,7 @@ def _installed_create_params() -> frozenset[str]:
 CREATE_PARAMS = (_KNOWN_CREATE | _installed_create_params()) - _NOT_FIELDS
 """The JSON fields ``chat.completions.create`` takes as keyword arguments."""
 
-_TERSE_PARAMS = (
-    "model",
-    "response_model",
-    "thinking_budget",
-    "max_retries",
-    "retry_policy",
-    "deadline",
-    "max_total_tokens",
-    "repair_budget",
-    "salvage",
-    "partial",
-)
+_TERSE_PARAMS = ("response_model", *TerseOptions.__annotations__)
 
 _MOVED = {
     "wait": "the retry wait moved into retry_policy=terse.RetryPolicy(wait=...)",

@@ -2,8 +2,9 @@
 
 terse retries with tenacity's own strategy objects, gathered in one `RetryPolicy`:
 ``stop`` and ``wait`` (any tenacity ``stop_*``/``wait_*``, combined with ``|`` and ``+``)
-and ``retry`` (any predicate over a `tenacity.RetryCallState`). The predicates below name
-terse's failure kinds::
+and ``retry`` (any predicate over a `tenacity.RetryCallState`; terse calls them with its own
+`RetryState`, which has the fields they read). The predicates below name terse's failure
+kinds::
 
     from tenacity import stop_after_attempt, stop_after_delay
     client.ask(..., retry_policy=terse.RetryPolicy(
