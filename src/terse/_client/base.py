@@ -1,4 +1,4 @@
-"""What `Client` and `AsyncClient` share: configuration, settings, error mapping. No loops."""
+"""What `Client` and `AsyncClient` share: configuration, call settings, assemblers. No loops."""
 
 from __future__ import annotations
 

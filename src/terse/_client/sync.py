@@ -1,10 +1,11 @@
 """`Client`: the sync shell over the pure flow (`AsyncClient` is its twin).
 
 Both build `Settings` the same way (`_Base`), then drive `terse._core.flow.ask_flow`: each
-`Call` it yields becomes one HTTP request made with the user's own ``openai`` client
-(its base URL, key, headers and timeouts), read as raw SSE lines through
-``with_streaming_response`` rather than openai's per-chunk objects. The two classes
-mirror each other method for method; neither wraps the other.
+`Call` it yields goes to the client's transport (`terse._client.transport`) — by default
+`OpenAITransport`, one HTTP request made with the user's own ``openai`` client (its base
+URL, key, headers and timeouts), read as raw bytes through ``with_streaming_response``
+rather than openai's per-chunk objects — whose bytes the `Reader` hands to a fresh
+`Assembler`. The two classes mirror each other method for method; neither wraps the other.
 """
 
 from __future__ import annotations
