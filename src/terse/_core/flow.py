@@ -546,6 +546,7 @@ class _Run:
             model=s.model,
             budget=report,
             salvaged=salvaged,
+            parts=out.call_parts(self.reasoning),
         )
 
     # -- after the budget ------------------------------------------------------------------

@@ -37,10 +37,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .._exceptions import UsageError, WrongType
+from .._results import Part, check_parts
 from .formats import ThinkFormat, resolve_formats
 
 __all__ = ["Delta", "Split", "Splitter", "split", "strip"]
@@ -63,12 +64,18 @@ class Split:
         closed: False when the thinking never ended (the output was cut while the model
             was thinking); the answer is then empty.
         format: Name of the think format found, or None when there was no thinking.
+        parts: The output as typed parts: a `ReasoningPart`, then a `TextPart` for the
+            answer (each left out when empty); ``reasoning`` and ``answer`` are their texts.
     """
 
     reasoning: str
     answer: str
     closed: bool
     format: str | None = None
+    parts: tuple[Part, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        check_parts(self, self.parts, self.reasoning, self.answer)
 
 
 _EMPTY = Delta("", "")
