@@ -145,8 +145,10 @@ def test_parts_that_disagree_with_the_strings_are_refused(build: Any) -> None:
 
 
 def test_answer_parts_from_the_client() -> None:
-    with FakeServer(dialect="deepseek") as srv:
-        client = terse.Client(base_url=srv.base_url, model="m", max_retries=0)
+    with (
+        FakeServer(dialect="deepseek") as srv,
+        terse.Client(base_url=srv.base_url, model="m", max_retries=0) as client,
+    ):
         srv.push(Reply(reasoning="The user greets me.", answer="Hello!"))
         answer = client.ask("Hi")
         srv.push(Reply(reasoning="The user greets me.", answer="Hello!"))
@@ -160,8 +162,10 @@ def test_answer_parts_from_the_client() -> None:
 
 
 def test_a_concluded_answer_has_the_cut_thought_then_the_answer() -> None:
-    with FakeServer(dialect="sglang", tokens_per_second=2000) as srv:
-        client = terse.Client(base_url=srv.base_url, model="Qwen/Qwen3-8B", max_retries=0)
+    with (
+        FakeServer(dialect="sglang", tokens_per_second=2000) as srv,
+        terse.Client(base_url=srv.base_url, model="Qwen/Qwen3-8B", max_retries=0) as client,
+    ):
         srv.push(Runaway(answer="46"))
         answer = client.ask("How many primes are there below 200?", thinking_budget=32)
     assert answer.budget is not None

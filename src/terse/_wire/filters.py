@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from .formats import FORMATS
-from .split import _tail_candidate
+from .scan import _tail_candidate
 
 __all__ = ["LeakFilter", "Prefill", "drop_leaked"]
 
