@@ -1,4 +1,13 @@
-"""What a call returns: the answer, its reasoning, and an honest account of what it cost."""
+"""What a call returns: the answer, its reasoning, and an honest account of what it cost.
+
+A response is also a tuple of typed parts, in the order the model wrote them: a
+`ReasoningPart` for its thinking and a `TextPart` for its answer. `Outcome` (one response,
+`terse._wire.assemble`), `Split` (one text, `terse._wire.split`) and `Answer` (one call)
+carry them as ``parts``; their string attributes (``reasoning``, ``text``/``answer``) are
+the same parts joined by kind. Tool calls (issue 16) get their own part type here, added
+to the `Part` union beside these two, so a response that calls a tool carries its calls in
+the same tuple: the strings are unchanged by it.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +23,78 @@ __all__ = [
     "BudgetReport",
     "Final",
     "NewAttempt",
+    "Part",
     "ReasoningDelta",
+    "ReasoningPart",
     "ServerInfo",
     "StreamEvent",
+    "TextPart",
     "Usage",
 ]
 
 T = TypeVar("T")
 
 UsageSource = Literal["server", "counted", "estimated", "mixed", "none"]
+
+
+@dataclass(frozen=True)
+class ReasoningPart:
+    """Reasoning the model wrote (its thinking), without delimiters."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """Answer text the model wrote (never reasoning)."""
+
+    text: str
+
+
+Part = ReasoningPart | TextPart
+"""One typed piece of a response: `ReasoningPart` or `TextPart` (tool calls come next)."""
+
+
+def parts_of(reasoning: str, text: str) -> tuple[Part, ...]:
+    """The parts of a response known only as two strings: its reasoning, then its text."""
+    if reasoning:
+        return (ReasoningPart(reasoning), TextPart(text)) if text else (ReasoningPart(reasoning),)
+    return (TextPart(text),) if text else ()
+
+
+def call_parts(reasonings: list[str], last: tuple[Part, ...]) -> tuple[Part, ...]:
+    """The parts of a call: one `ReasoningPart` per request that reasoned, then the rest.
+
+    ``reasonings`` holds each request's reasoning in order (a budget cut's thought, then
+    its conclusion's); ``last`` is the parts of the response that answered, whose
+    reasoning is already among them.
+    """
+    parts: list[Part] = [ReasoningPart(r) for r in reasonings if r]
+    parts.extend(p for p in last if type(p) is not ReasoningPart)
+    return tuple(parts)
+
+
+def joined(parts: tuple[Part, ...], kind: type[ReasoningPart] | type[TextPart]) -> str:
+    """The text of every part of one kind, joined in order."""
+    return "".join([p.text for p in parts if type(p) is kind])
+
+
+def check_parts(owner: object, parts: tuple[Part, ...], reasoning: str, text: str) -> None:
+    """Fill in ``owner.parts`` from the strings, or check that the parts given match them.
+
+    Called by ``__post_init__`` of the frozen results that carry parts: built from strings
+    only, a result gets the two-part split of them; built from parts, its strings must be
+    those parts joined, so the two views never disagree.
+    """
+    if not parts:
+        if reasoning or text:
+            object.__setattr__(owner, "parts", parts_of(reasoning, text))
+        return
+    if type(parts) is not tuple:  # a list given by hand: stored as the tuple it is typed as
+        parts = tuple(parts)
+        object.__setattr__(owner, "parts", parts)
+    if joined(parts, ReasoningPart) != reasoning or joined(parts, TextPart) != text:
+        raise ValueError(f"{type(owner).__name__}: parts do not join to its reasoning and text")
 
 
 @dataclass(frozen=True)
@@ -174,6 +246,9 @@ class Answer(Generic[T]):
         budget: What the thinking budget did, if one was set.
         salvaged: True when the value was taken from the reasoning because the answer was
             empty (only with an explicit opt-in).
+        parts: The response as typed parts in order: one `ReasoningPart` per request that
+            reasoned (a budget cut's thought, then its conclusion's), then the `TextPart`
+            of the answer. ``reasoning`` and ``text`` are these parts joined by kind.
     """
 
     value: T
@@ -186,6 +261,10 @@ class Answer(Generic[T]):
     model: str = ""
     budget: BudgetReport | None = None
     salvaged: bool = False
+    parts: tuple[Part, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        check_parts(self, self.parts, self.reasoning, self.text)
 
     def with_value(self, value: Any) -> Answer[Any]:
         """A copy with another value (used when a typed value is extracted)."""

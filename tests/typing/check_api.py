@@ -23,6 +23,12 @@ def sync_client(client: terse.Client) -> None:
     assert_type(client.ask("q", response_model=list[int]).value, list[int])
     assert_type(client.ask("q", thinking_budget=terse.Budget(tokens=10)).usage, terse.Usage)
     assert_type(client.probe(), terse.ServerInfo)
+    assert_type(client.ask("q").parts, tuple[terse.Part, ...])
+    for part in client.ask("q").parts:
+        if isinstance(part, terse.ReasoningPart):
+            assert_type(part.text, str)
+        else:
+            assert_type(part, terse.TextPart)
 
 
 async def async_client(client: terse.AsyncClient) -> None:
@@ -33,5 +39,6 @@ async def async_client(client: terse.AsyncClient) -> None:
 
 def splitting() -> None:
     assert_type(terse.split("x"), terse.Split)
+    assert_type(terse.split("x").parts, tuple[terse.Part, ...])
     assert_type(terse.strip("x"), str)
     assert_type(terse.Splitter().feed("x"), terse.Delta)

@@ -313,6 +313,7 @@ class Run:
             model=s.model,
             budget=report,
             salvaged=salvaged,
+            parts=out.call_parts(self.reasoning),
         )
 
     # -- after the budget ------------------------------------------------------------------
