@@ -69,21 +69,22 @@ Handler = Callable[["Connection", Request], Awaitable[None]]
 """Answers one request on a connection; requests on one connection are handled in order."""
 
 
-def _phrase(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b""
+_PHRASES: Final = {int(s): s.phrase.encode() for s in HTTPStatus}
+
+# The only names h11 writes itself, title-cased, when it sets a framing or connection header.
+_H11_NAMES: Final = (
+    (b"\r\nConnection:", b"\r\nconnection:"),
+    (b"\r\nTransfer-Encoding:", b"\r\ntransfer-encoding:"),
+    (b"\r\nContent-Length:", b"\r\ncontent-length:"),
+)
 
 
 def _lower_names(head: bytes) -> bytes:
-    """The response head h11 wrote, with every header name in lower case."""
-    status, _, rest = head.partition(b"\r\n")
-    lines = [status]
-    for line in rest.split(b"\r\n"):
-        name, colon, value = line.partition(b":")
-        lines.append(name.lower() + colon + value)
-    return b"\r\n".join(lines)
+    """The response head h11 wrote, with the header names h11 added in lower case too."""
+    for title, lower in _H11_NAMES:
+        if title in head:
+            head = head.replace(title, lower)
+    return head
 
 
 def _why(exc: h11.RemoteProtocolError) -> str:
@@ -243,7 +244,9 @@ class Connection(asyncio.Protocol):
 
     def _head(self, status: int, headers: list[tuple[str, str]], keep_alive: bool) -> bytes:
         headers = [*headers, ("connection", "keep-alive" if keep_alive else "close")]
-        response = h11.Response(status_code=status, reason=_phrase(status), headers=headers)
+        response = h11.Response(
+            status_code=status, reason=_PHRASES.get(status, b""), headers=headers
+        )
         return _lower_names(self._send(response))
 
     def respond(
