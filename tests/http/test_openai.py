@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from terse._http.loopback import LoopbackServer
 from terse._http.openai import ChunkStream, completion, error_body, error_type, usage
-from terse._http.server import Connection, LoopbackServer, Request
+from terse._http.server import Connection, Request
 from terse._http.sse import DONE, comment, event, sse
 from terse._wire.sse import SSEDecoder
 

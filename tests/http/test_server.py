@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from terse._http.server import MAX_HEAD, Connection, LoopbackServer, Request
+from terse._http.loopback import LoopbackServer
+from terse._http.server import MAX_HEAD, Connection, Request
 
 
 class Echo:

@@ -4,7 +4,9 @@
   doing all parsing and framing (keep-alive, pipelining, ``Content-Length`` and chunked
   bodies both ways, ``Expect: 100-continue``), a request body cap, and the hostile moves
   a test double needs (cut a body short, hang up mid-stream, stall until the client
-  leaves); `LoopbackServer` runs a handler on its own event loop in a background thread.
+  leaves);
+- `terse._http.loopback`: `LoopbackServer` runs a handler on its own event loop in a
+  background thread.
 - `terse._http.sse`: server-sent events, bytes out (``data: {...}``, ``data: [DONE]``,
   comments).
 - `terse._http.openai`: the OpenAI chat-completions wire shapes a server sends:

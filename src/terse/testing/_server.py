@@ -1,6 +1,6 @@
 """`FakeServer`: a loopback OpenAI-compatible reasoning-model server for tests.
 
-The server is a `terse._http.server.LoopbackServer` (h11 on a raw asyncio protocol, on
+The server is a `terse._http.loopback.LoopbackServer` (h11 on a raw asyncio protocol, on
 its own event loop in a background thread), so it serves sync and async clients alike
 and never blocks the caller's loop. Stopping it cancels every in-flight request —
 hanging ones included — and returns promptly.
@@ -12,7 +12,7 @@ import asyncio
 from types import TracebackType
 
 from .._exceptions import UsageError
-from .._http.server import LoopbackServer
+from .._http.loopback import LoopbackServer
 from ._app import App
 from ._scripts import Script
 from ._state import Matcher, Recorded, State
