@@ -13,7 +13,7 @@ double and a small server need around it:
   (``respond(cut_at=...)``), a chunked body abandoned mid-stream (`Connection.hang_up`
   without `Connection.end_stream`), a request never answered (`Connection.wait_closed`);
 - the client going away noticed at once (``connection_lost`` sets `Connection.closed`),
-  so a generation loop that checks it before each token stops within one token;
+  so a generation loop that checks it before each token stops within one token.
 
 `terse._http.loopback.LoopbackServer` serves a handler with these connections on its own
 event loop in a background thread.
