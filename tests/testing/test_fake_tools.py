@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,14 +57,14 @@ class Quirks:
     whole_call: bool = False
     args_one_chunk: bool = False
     cut_finish: str = "length"  # streamed finish_reason when max_tokens cuts a call
-    id_prefix: str = "call_"
+    id_re: str = r"call_fake\d{8}_[01]"  # ids the server makes up
 
 
 NATIVE = {
-    "deepseek": Quirks(id_prefix="call_00_"),
-    "vllm": Quirks(cut_finish="tool_calls", id_prefix="chatcmpl-tool-"),
-    "vllm-transition": Quirks(cut_finish="tool_calls", id_prefix="chatcmpl-tool-"),
-    "vllm-old": Quirks(cut_finish="tool_calls", id_prefix="chatcmpl-tool-"),
+    "deepseek": Quirks(id_re=r"call_0[01]_fake\d{8}"),
+    "vllm": Quirks(cut_finish="tool_calls", id_re=r"chatcmpl-tool-fake\d{8}[01]"),
+    "vllm-transition": Quirks(cut_finish="tool_calls", id_re=r"chatcmpl-tool-fake\d{8}[01]"),
+    "vllm-old": Quirks(cut_finish="tool_calls", id_re=r"chatcmpl-tool-fake\d{8}[01]"),
     "llamacpp": Quirks(),
     "sglang": Quirks(id_every_chunk=True),
     "ollama": Quirks(index="zero", whole_call=True),
@@ -136,7 +137,7 @@ def check_message(name: str, message: dict[str, Any], finish: str) -> None:
     assert [c["type"] for c in calls] == ["function", "function"]
     ids = [c["id"] for c in calls]
     assert len(set(ids)) == 2
-    assert all(i.startswith(NATIVE[name].id_prefix) for i in ids)
+    assert all(re.fullmatch(NATIVE[name].id_re, i) for i in ids)
     assert all("index" not in c for c in calls)
 
 
@@ -178,7 +179,7 @@ def check_stream(name: str, chunks: list[dict[str, Any]]) -> None:
         zip(["get_weather", "get_time"], ARGS, strict=True)
     )
     heads = [e for e in items if (e.get("function") or {}).get("name")]
-    assert all(e["type"] == "function" and e["id"].startswith(q.id_prefix) for e in heads)
+    assert all(e["type"] == "function" and re.fullmatch(q.id_re, e["id"]) for e in heads)
     assert len({e["id"] for e in heads}) == 2
     expected_index = {"each": [0, 1], "zero": [0, 0]}.get(q.index)
     if expected_index is None:
@@ -638,6 +639,40 @@ async def test_deepseek_accepts_the_echo_thinking_off_and_later_turns(extra: Any
         async with aclient(srv.base_url) as c:
             r = await c.chat.completions.create(model="deepseek-reasoner", tools=TOOLS, **extra)  # type: ignore[arg-type]
     assert r.choices[0].message.content == "18C and sunny."
+
+
+KIMI = dataclasses.replace(
+    DIALECTS["deepseek"],
+    name="kimi",
+    model="kimi-k2.5",
+    errors="kimi",
+    echo_reasoning="kimi",
+    tool_format="kimi_k2",
+    tool_stream=dataclasses.replace(
+        DIALECTS["deepseek"].tool_stream, id_format="functions.{name}:{index}"
+    ),
+)
+
+
+def test_a_kimi_row_wants_a_non_empty_echo_on_every_tool_call_message() -> None:
+    later = [*loop({"reasoning_content": ""}), {"role": "user", "content": "And Lyon?"}]
+    with FakeServer(KIMI) as srv, client(srv.base_url) as c:
+        for messages in (loop({}), loop({"reasoning_content": ""}), later):
+            with pytest.raises(openai.BadRequestError) as e:
+                c.chat.completions.create(model="kimi-k2.5", messages=messages)  # type: ignore[arg-type]
+            assert e.value.response.json() == {
+                "error": {
+                    "message": "thinking is enabled but reasoning_content is missing in "
+                    "assistant tool call message at index 2",
+                    "type": "invalid_request_error",
+                }
+            }
+        ok = c.chat.completions.create(model="kimi-k2.5", messages=loop({"reasoning_content": " "}))  # type: ignore[arg-type]
+        srv.push(Reply(tool_calls=ONE))
+        call = c.chat.completions.create(model="kimi-k2.5", messages=USER).choices[0].message
+    assert ok.choices[0].message.content == "ok"
+    assert call.tool_calls
+    assert call.tool_calls[0].id == "functions.get_weather:0"
 
 
 @pytest.mark.parametrize("name", ["vllm", "llamacpp", "ollama", "inline"])

@@ -96,8 +96,9 @@ class _Calls:
 
     def __init__(self, dialect: Dialect, meta: Meta, calls: Sequence[Call]) -> None:
         self.q = dialect.tool_stream
+        req = meta.id.rpartition("-")[2]
         self.ids = [
-            c.id or f"{self.q.id_prefix}{meta.id.rpartition('-')[2]}_{i}"
+            c.id or self.q.id_format.format(req=req, index=i, name=c.name)
             for i, c in enumerate(calls)
         ]
         self.names: list[str] = []

@@ -7,10 +7,14 @@
   "function": {"name"}}`` naming one of the tools (LM Studio refuses the object form).
 - History (`Dialect.check_tool_ids`): a ``role: "tool"`` message must follow an assistant
   message with ``tool_calls`` (or other tool messages answering it) and answer one of its ids.
-- History (`Dialect.echo_reasoning`, DeepSeek thinking mode): every assistant message with
-  ``tool_calls`` after the last user message must carry ``reasoning_content``, or the API
-  answers 400 "Missing `reasoning_content` field in the assistant message at message index
-  N" (the message DeepSeek sends; ``tools.md`` §4).
+- History (`Dialect.echo_reasoning`), while thinking is on (``tools.md`` §4):
+  ``"deepseek"``: every assistant message with ``tool_calls`` after the last user message
+  must carry ``reasoning_content`` (a string, ``""`` included), or the API answers 400
+  "Missing `reasoning_content` field in the assistant message at message index N".
+  ``"kimi"``: every assistant message with ``tool_calls``, in the whole history, must carry a
+  non-empty ``reasoning_content`` (Moonshot treats ``""`` as missing), or 400 "thinking is
+  enabled but reasoning_content is missing in assistant tool call message at index N".
+  The messages are the ones the real APIs send, as quoted in client bug reports.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from ._plan import Rejected, thinking_off
 from ._wire import Dialect
 
-__all__ = ["DEEPSEEK_MISSING", "check_tools"]
+__all__ = ["DEEPSEEK_MISSING", "KIMI_MISSING", "check_tools"]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CHOICES = ("none", "auto", "required")
@@ -33,6 +37,12 @@ DEEPSEEK_MISSING = (
     "https://api-docs.deepseek.com/guides/thinking_mode#tool-calls"
 )
 """DeepSeek's 400 message for a tool loop that drops ``reasoning_content``."""
+
+KIMI_MISSING = (
+    "thinking is enabled but reasoning_content is missing in assistant tool call message "
+    "at index {index}"
+)
+"""Moonshot's (Kimi) 400 message for the same."""
 
 
 def _tool_names(tools: object) -> list[str]:
@@ -110,20 +120,22 @@ def _check_ids(messages: Sequence[object]) -> None:
             answerable = None
 
 
-def _check_echo(messages: Sequence[object]) -> None:
-    last_user = max(
-        (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"),
-        default=-1,
-    )
+def _check_echo(rule: str, messages: Sequence[object]) -> None:
+    kimi = rule == "kimi"
+    last_user = -1
+    if not kimi:  # DeepSeek: only the current user turn's tool loop
+        last_user = max(
+            (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"),
+            default=-1,
+        )
     for i, m in enumerate(messages):
-        if (
-            i > last_user
-            and isinstance(m, dict)
-            and m.get("role") == "assistant"
-            and m.get("tool_calls")
-            and not isinstance(m.get("reasoning_content"), str)
-        ):
-            raise Rejected(DEEPSEEK_MISSING.format(index=i))
+        if i <= last_user or not isinstance(m, dict):
+            continue
+        if m.get("role") != "assistant" or not m.get("tool_calls"):
+            continue
+        echo = m.get("reasoning_content")
+        if not isinstance(echo, str) or (kimi and not echo):
+            raise Rejected((KIMI_MISSING if kimi else DEEPSEEK_MISSING).format(index=i))
 
 
 def check_tools(dialect: Dialect, body: Mapping[str, Any]) -> None:
@@ -136,5 +148,5 @@ def check_tools(dialect: Dialect, body: Mapping[str, Any]) -> None:
         return
     if dialect.check_tool_ids:
         _check_ids(messages)
-    if dialect.echo_reasoning and not thinking_off(body):
-        _check_echo(messages)
+    if dialect.echo_reasoning is not None and not thinking_off(body):
+        _check_echo(dialect.echo_reasoning, messages)

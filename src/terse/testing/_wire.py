@@ -13,7 +13,10 @@ on a real llama-server), plus the servers' own code: vLLM ``ErrorResponse``/``Er
 ``/completion`` chunks, Ollama ``openai/openai.go`` (``toChunk``, ``ToStreamChunks``,
 ``NewError``), OpenRouter's documented ``{"error": {"code": int, "message"}}``, and
 captured DeepSeek streams (``content: null`` beside reasoning, ``usage: null`` on every
-chunk).
+chunk). Tool calls: ``shared/reference/tools.md`` §1 (wire shapes and each server's
+streaming quirks, the `ToolStream` fields) and §4 (history rules, ``echo_reasoning``);
+Moonshot's error body ``{"error": {"message", "type"}}`` (the ``"kimi"`` style) as
+quoted in client bug reports.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from .._http.openai import error_body as openai_error_body
+from .._http.openai import error_type as openai_error_type
 
 __all__ = [
     "ABSENT",
@@ -110,7 +114,9 @@ class ToolStream:
         cut_finish: Streamed ``finish_reason`` when ``max_tokens`` cut a call
             (vLLM says ``"tool_calls"``, vllm#53269); ``None`` says ``"length"``. A
             non-stream reply always says ``"length"``, with the cut call's partial arguments.
-        id_prefix: Ids the server makes up start with this (``call_``, ``chatcmpl-tool-``).
+        id_format: How the server makes up ids: a format string with ``{req}`` (the
+            response's number), ``{index}`` (the call's) and ``{name}`` (vLLM
+            ``chatcmpl-tool-…``, DeepSeek ``call_00_…``, Kimi ``functions.{name}:{index}``).
     """
 
     index: Literal["each", "zero", "absent"] = "each"
@@ -120,7 +126,7 @@ class ToolStream:
     args_object: bool = False
     send_id: bool = True
     cut_finish: str | None = None
-    id_prefix: str = "call_"
+    id_format: str = "call_{req}_{index}"
 
 
 @dataclass(frozen=True)
@@ -171,9 +177,11 @@ class Dialect:
             text when it has no tool parser (``inline`` rows, ``/v1/completions``), and that
             drafts in the reasoning are written in: a key of `TOOL_FORMATS`.
         tool_delta: Extra keys of a stream delta that carries only tool calls.
-        echo_reasoning: DeepSeek thinking mode: a request whose history has an assistant
-            message with ``tool_calls`` after the last user message but no
-            ``reasoning_content`` is refused with 400 (unless thinking is switched off).
+        echo_reasoning: The tool-loop history rule of a thinking model (``tools.md`` §4), or
+            ``None``. ``"deepseek"``: an assistant message with ``tool_calls`` after the last
+            user message must carry ``reasoning_content`` (``""`` will do), or the request is
+            refused with 400. ``"kimi"``: every assistant message with ``tool_calls`` must
+            carry a non-empty ``reasoning_content``. Either holds only while thinking is on.
         check_tool_ids: Every ``role: "tool"`` message must answer an id of the assistant
             ``tool_calls`` message before it, or the request is refused with 400.
         tool_choice_object: Accept ``tool_choice`` given as an object (LM Studio refuses it).
@@ -209,7 +217,7 @@ class Dialect:
     tool_stream: ToolStream = ToolStream()
     tool_format: str = "hermes"
     tool_delta: Mapping[str, Any] = field(default_factory=lambda: _m())
-    echo_reasoning: bool = False
+    echo_reasoning: Literal["deepseek", "kimi"] | None = None
     check_tool_ids: bool = False
     tool_choice_object: bool = True
 
@@ -229,7 +237,7 @@ _VLLM_COMMON: dict[str, Any] = {
     "finish_delta": None,
     "message_extra": _m(tool_calls=[]),
     "empty_content": None,
-    "tool_stream": ToolStream(cut_finish="tool_calls", id_prefix="chatcmpl-tool-"),
+    "tool_stream": ToolStream(cut_finish="tool_calls", id_format="chatcmpl-tool-{req}{index}"),
 }
 _GENERIC: dict[str, Any] = {
     "reasoning_keys": (),
@@ -252,10 +260,10 @@ _ROWS = (
         chunk_extra=_m(system_fingerprint="fp_fake", usage=None),
         usage_reasoning="details",
         cache_usage=True,
-        tool_stream=ToolStream(id_prefix="call_00_"),
+        tool_stream=ToolStream(id_format="call_{index:02d}_{req}"),
         tool_format="deepseek_v31",
         tool_delta=_m(content=None, reasoning_content=None),
-        echo_reasoning=True,
+        echo_reasoning="deepseek",
         check_tool_ids=True,
     ),
     Dialect("vllm", ("reasoning",), version="0.26.0", budget="vllm", **_VLLM_COMMON),
@@ -384,6 +392,7 @@ ERROR_STYLES: Mapping[str, Callable[[int, str], object]] = MappingProxyType(
         },
         "openrouter": lambda s, m: {"error": {"code": s, "message": m}},
         "lmstudio": lambda s, m: {"error": m},
+        "kimi": lambda s, m: {"error": {"message": m, "type": openai_error_type(s)}},
     }
 )
 """Error body builders by style: ``(status, message) -> JSON body``."""
