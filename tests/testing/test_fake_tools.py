@@ -399,6 +399,27 @@ def test_a_draft_stays_in_the_reasoning_of_a_parsing_server(stream: bool) -> Non
     assert [(c["name"], c["arguments"]) for c in calls] == [("get_weather", ARGS[0])]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_lm_studio_fires_the_draft_as_a_phantom_call_too(stream: bool) -> None:
+    with FakeServer("lmstudio") as srv, client(srv.base_url) as c:
+        srv.push(Reply(reasoning="Plan:", drafts=[DRAFT], tool_calls=ONE))
+        r = c.chat.completions.create(model="m", messages=USER, stream=stream)  # type: ignore[call-overload]
+        if stream:
+            chunks = [ch.to_dict() for ch in r]
+            calls = [(x["name"], x["arguments"]) for x in accumulate(entries(chunks))]
+            reasoning = "".join(
+                ch["choices"][0]["delta"].get("reasoning_content") or ""
+                for ch in chunks
+                if ch["choices"]
+            )
+        else:
+            message = r.choices[0].message
+            calls = [(t.function.name, t.function.arguments) for t in message.tool_calls]
+            reasoning = message.to_dict()["reasoning_content"]
+    assert calls == [("get_weather", '{"city": "Lyon"}'), ("get_weather", ARGS[0])]
+    assert reasoning == "Plan:\n" + DRAFT_HERMES
+
+
 def test_a_draft_sits_inside_the_think_block_of_an_inline_server() -> None:
     with FakeServer("inline") as srv, client(srv.base_url) as c:
         srv.push(Reply(reasoning="Plan:", drafts=[DRAFT], tool_calls=ONE))

@@ -22,6 +22,7 @@ from ._plan import (
     Budget,
     Kind,
     Rejected,
+    fired_calls,
     is_continuation,
     native_budget,
     plan,
@@ -39,7 +40,6 @@ from ._scripts import (
     Runaway,
     Script,
     SlowStart,
-    calls_of,
     tokenize,
 )
 from ._state import Recorded, State
@@ -315,9 +315,10 @@ class App:
             wrap=wrap,
             native_calls=native,
             family=d.tool_format,
+            fires_drafts=d.fires_drafts and not answer_only,  # no reasoning, no drafts
         )
         prefix = prefill_prefix(body) if kind == "chat" and d.prefill_echo else ""
-        calls = calls_of(script)[0] if native and isinstance(script, Reply) else ()
+        calls = fired_calls(script, d.fires_drafts and not answer_only) if native else ()
         renderer = renderer_for(kind, d, self._meta(kind, body, prompt, limit), prefix, calls)
         rate = script.tokens_per_second or self.tokens_per_second
         forced = script.finish_reason if isinstance(script, Reply) else None

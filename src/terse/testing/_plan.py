@@ -25,6 +25,7 @@ __all__ = [
     "Kind",
     "Rejected",
     "Token",
+    "fired_calls",
     "is_continuation",
     "message_text",
     "native_budget",
@@ -318,6 +319,14 @@ class Generation:
         self.finish_reason = "tool_calls" if self._calls else "stop"
 
 
+def fired_calls(script: Reply | Runaway, fires_drafts: bool) -> tuple[Call, ...]:
+    """The calls a server sends as native calls: the reply's, after its drafts if it fires them."""
+    if isinstance(script, Runaway):
+        return ()
+    calls, drafts = calls_of(script)
+    return (*drafts, *calls) if fires_drafts else calls
+
+
 _HARMONY_CALLS = ("<|end|>", "<|start|>assistant<|channel|>commentary<|message|>", "<|end|>")
 _HARMONY_START = "<|start|>assistant"
 
@@ -331,18 +340,20 @@ def plan(
     wrap: tuple[str, str] | None,
     native_calls: bool = False,
     family: str = "hermes",
+    fires_drafts: bool = False,
 ) -> Generation:
     """The `Generation` a Reply or Runaway produces for one request.
 
     A Reply's tool calls become `CallPiece` tokens after the answer when the server parses
     calls (``native_calls``), or ``family``'s markup after the answer text when it does not;
     its drafts are written in ``family``'s markup at the end of the reasoning (gpt-oss
-    drafts as Hermes text inside the analysis channel).
+    drafts as Hermes text inside the analysis channel), and also fired as native calls
+    before the real ones when the server scans the reasoning (``fires_drafts``).
     """
     if isinstance(script, Runaway):
         reasoning: Iterable[str] = () if answer_only else itertools.repeat(script.token)
         return Generation(reasoning, tokenize(script.answer), limit=limit, budget=budget, wrap=wrap)
-    calls, drafts = calls_of(script)
+    calls, drafts = fired_calls(script, native_calls and fires_drafts), calls_of(script)[1]
     reasoning_text = script.reasoning
     if drafts:
         draft = tool_markup(drafts, "hermes" if family == "harmony" else family)

@@ -185,6 +185,9 @@ class Dialect:
         check_tool_ids: Every ``role: "tool"`` message must answer an id of the assistant
             ``tool_calls`` message before it, or the request is refused with 400.
         tool_choice_object: Accept ``tool_choice`` given as an object (LM Studio refuses it).
+        fires_drafts: The tool parser also scans the reasoning, so a reply's drafts go out
+            as real calls before its own (LM Studio, lmstudio-bug-tracker#1592 and #453:
+            "phantom" calls); the drafts stay in the reasoning text too.
     """
 
     name: str
@@ -220,6 +223,7 @@ class Dialect:
     echo_reasoning: Literal["deepseek", "kimi"] | None = None
     check_tool_ids: bool = False
     tool_choice_object: bool = True
+    fires_drafts: bool = False
 
 
 _THINK = ("<think>\n", "\n</think>\n\n")
@@ -335,6 +339,7 @@ _ROWS = (
         empty_reasoning=ABSENT,
         tool_stream=ToolStream(args_one_chunk=True),
         tool_choice_object=False,
+        fires_drafts=True,
     ),
     Dialect("inline", inline=_THINK, **_GENERIC),
     Dialect("inline-close-only", inline=_CLOSE_ONLY, tool_format="qwen3_xml", **_GENERIC),
