@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from terse import UsageError
-from terse.testing import DIALECTS, TOOL_FORMATS, Call, FakeServer, Reply, tool_markup
+from terse.testing import DIALECTS, TOOL_FORMATS, Call, FakeServer, Reply, Runaway, tool_markup
 
 from .conftest import USER, aclient, client
 
@@ -502,6 +502,39 @@ def test_max_tokens_cuts_inline_markup_mid_call() -> None:
     assert full.startswith(text)
     assert "<tool_call>" in text
     assert "</tool_call>" not in text
+
+
+def test_a_runaway_cut_by_a_native_budget_may_conclude_with_a_call() -> None:
+    with FakeServer("llamacpp") as srv, client(srv.base_url) as c:
+        srv.push(Runaway(answer="", tool_calls=ONE))
+        r = c.chat.completions.create(
+            model="m",
+            messages=USER,
+            tools=TOOLS,  # type: ignore[arg-type]
+            extra_body={"reasoning_budget_tokens": 5},
+        )
+        srv.wait_idle()
+        rec = srv.requests[-1]
+    assert r.choices[0].finish_reason == "tool_calls"
+    message = r.choices[0].message
+    assert message.tool_calls
+    assert message.tool_calls[0].function.arguments == ARGS[0]  # type: ignore[union-attr]
+    assert rec.reasoning_tokens <= 5 + 2
+
+
+def test_the_continuation_of_a_runaway_is_a_call() -> None:
+    with FakeServer("vllm") as srv, client(srv.base_url) as c:
+        srv.push(Runaway(answer="Checking.", tool_calls=ONE))
+        first = c.chat.completions.create(model="m", messages=USER, max_tokens=8)
+        cont = [*USER, {"role": "assistant", "content": "<think>hmm hmm</think>"}]
+        second = c.chat.completions.create(model="m", messages=cont)  # type: ignore[arg-type]
+    assert first.choices[0].finish_reason == "length"
+    assert not first.choices[0].message.tool_calls
+    assert second.choices[0].finish_reason == "tool_calls"
+    assert second.choices[0].message.content == "Checking."
+    assert [t.function.name for t in second.choices[0].message.tool_calls or []] == [  # type: ignore[union-attr]
+        "get_weather"
+    ]
 
 
 # --- quirks configured on a row of one's own --------------------------------------------------

@@ -320,9 +320,7 @@ class Generation:
 
 
 def fired_calls(script: Reply | Runaway, fires_drafts: bool) -> tuple[Call, ...]:
-    """The calls a server sends as native calls: the reply's, after its drafts if it fires them."""
-    if isinstance(script, Runaway):
-        return ()
+    """The calls a server sends as native calls: the script's, after its drafts if it fires them."""
     calls, drafts = calls_of(script)
     return (*drafts, *calls) if fires_drafts else calls
 
@@ -350,15 +348,18 @@ def plan(
     drafts as Hermes text inside the analysis channel), and also fired as native calls
     before the real ones when the server scans the reasoning (``fires_drafts``).
     """
-    if isinstance(script, Runaway):
-        reasoning: Iterable[str] = () if answer_only else itertools.repeat(script.token)
-        return Generation(reasoning, tokenize(script.answer), limit=limit, budget=budget, wrap=wrap)
     calls, drafts = fired_calls(script, native_calls and fires_drafts), calls_of(script)[1]
-    reasoning_text = script.reasoning
-    if drafts:
-        draft = tool_markup(drafts, "hermes" if family == "harmony" else family)
-        reasoning_text += ("\n" if reasoning_text else "") + draft
-    reasoning = () if answer_only else tokenize(reasoning_text)
+    reasoning: Iterable[str]
+    if answer_only:
+        reasoning = ()
+    elif isinstance(script, Runaway):
+        reasoning = itertools.repeat(script.token)
+    else:
+        reasoning_text = script.reasoning
+        if drafts:
+            draft = tool_markup(drafts, "hermes" if family == "harmony" else family)
+            reasoning_text += ("\n" if reasoning_text else "") + draft
+        reasoning = tokenize(reasoning_text)
     answer = script.answer
     if native_calls or not calls:
         pieces = call_pieces(calls) if native_calls else []
@@ -369,7 +370,7 @@ def plan(
     if family == "harmony":
         close, pre_open, pre_close = _HARMONY_CALLS
         text = (pre_open + answer + pre_close if answer else "") + markup
-        if reasoning:
+        if reasoning:  # an empty tuple or list when nothing is reasoned
             wrap = ((wrap or ("", ""))[0], close)
         else:
             text = text.removeprefix(_HARMONY_START)

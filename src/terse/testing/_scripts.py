@@ -98,7 +98,7 @@ CallLike: TypeAlias = Call | Mapping[str, Any]
 
 def _calls(items: Iterable[CallLike], field: str) -> tuple[Call, ...]:
     if isinstance(items, (str, bytes, Mapping)):
-        raise UsageError(f"Reply.{field} must be a list of calls, got {type(items).__name__}")
+        raise UsageError(f"{field} must be a list of calls, got {type(items).__name__}")
     out = []
     for item in items:
         if isinstance(item, Call):
@@ -107,7 +107,7 @@ def _calls(items: Iterable[CallLike], field: str) -> tuple[Call, ...]:
             out.append(Call(**item))
         else:
             raise UsageError(
-                f"Reply.{field} items must be Call or {{'name', 'arguments', 'id'}} dicts, "
+                f"{field} items must be Call or {{'name', 'arguments', 'id'}} dicts, "
                 f"got {item!r}"
             )
     return tuple(out)
@@ -167,9 +167,10 @@ class Reply:
             raise UsageError(f"chunk must be 'token' or a positive int, got {self.chunk!r}")
 
 
-def calls_of(reply: Reply) -> tuple[tuple[Call, ...], tuple[Call, ...]]:
-    """A reply's (tool calls, drafts), as the `Call` tuples ``__post_init__`` made of them."""
-    return cast("tuple[Call, ...]", reply.tool_calls), cast("tuple[Call, ...]", reply.drafts)
+def calls_of(script: Reply | Runaway) -> tuple[tuple[Call, ...], tuple[Call, ...]]:
+    """A script's (tool calls, drafts), as the `Call` tuples ``__post_init__`` made of them."""
+    drafts = script.drafts if isinstance(script, Reply) else ()
+    return cast("tuple[Call, ...]", script.tool_calls), cast("tuple[Call, ...]", drafts)
 
 
 @dataclass(frozen=True)
@@ -187,14 +188,20 @@ class Runaway:
     carries ``prefix: true``), a raw prompt that ends after a closing delimiter, or a
     request with thinking switched off (``chat_template_kwargs.enable_thinking=false``,
     ``reasoning_effort="none"``, ``thinking={"type": "disabled"}``, ``think=false``).
+
+    ``tool_calls`` follow ``answer`` wherever it is given (after a forced close, or in the
+    continuation), as in `Reply`: a thinking budget cut short in a tool turn may conclude
+    with a call.
     """
 
     answer: str = "ok"
     token: str = " hmm"  # one generated token per emission, whatever its text
     tokens_per_second: float | None = None
+    tool_calls: Sequence[CallLike] = ()
 
     def __post_init__(self) -> None:
         _check_rate(self.tokens_per_second)
+        object.__setattr__(self, "tool_calls", _calls(self.tool_calls, "tool_calls"))
         if not self.token:
             raise UsageError("Runaway.token must not be empty")
 
