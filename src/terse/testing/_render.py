@@ -81,10 +81,12 @@ def timings(meta: Meta, counts: Counts) -> dict[str, Any]:
     }
 
 
-def _split(tokens: Sequence[Token]) -> tuple[str, str]:
-    return "".join(t for r, t in tokens if r), "".join(
-        t for r, t in tokens if not r and not isinstance(t, CallPiece)
-    )
+def _split(tokens: Sequence[Token], calls: bool = False) -> tuple[str, str]:
+    """(reasoning, answer text); ``calls``: leave out the `CallPiece` tokens."""
+    reasoning = "".join(t for r, t in tokens if r)
+    if calls:
+        return reasoning, "".join(t for r, t in tokens if not r and not isinstance(t, CallPiece))
+    return reasoning, "".join(t for r, t in tokens if not r)
 
 
 def _pieces(tokens: Sequence[Token]) -> list[CallPiece]:
@@ -200,7 +202,7 @@ class ChatRenderer:
         self.d = dialect
         self.meta = meta
         self.prefix = prefix
-        self._calls = _Calls(dialect, meta, calls)
+        self._calls = _Calls(dialect, meta, calls) if calls else None
         self._first = True
         self._stream = ChunkStream(meta.id, meta.created, meta.model, dialect.chunk_extra)
         self._event = self._stream.delta
@@ -243,16 +245,17 @@ class ChatRenderer:
     def _finish(self, finish: str | None) -> str | None:
         """The streamed finish reason: a call cut by the limit may say ``tool_calls`` (vLLM)."""
         cut = self.d.tool_stream.cut_finish
-        if finish == "length" and cut is not None and self._calls.names:
+        if finish == "length" and cut is not None and self._calls and self._calls.names:
             return cut
         return finish
 
     def _events(self, tokens: Sequence[Token], finish: str | None) -> list[bytes]:
-        pieces = _pieces(tokens)
-        reasoning, answer = _split(tokens)
+        calls = self._calls
+        pieces = _pieces(tokens) if calls else []
+        reasoning, answer = _split(tokens, bool(calls))
         deltas = self._deltas(reasoning, answer) if reasoning or answer or not pieces else []
-        if pieces:
-            entries = self._calls.deltas(pieces, final=finish is not None)
+        if calls and pieces:
+            entries = calls.deltas(pieces, final=finish is not None)
             if entries and deltas and "content" in deltas[-1] and deltas[-1]["content"]:
                 deltas[-1]["tool_calls"] = entries  # content and calls in one delta
             elif entries:
@@ -290,7 +293,8 @@ class ChatRenderer:
 
     def body(self, tokens: Sequence[Token], finish: str, counts: Counts) -> dict[str, Any]:
         d = self.d
-        reasoning, answer = _split(tokens)
+        calls = self._calls
+        reasoning, answer = _split(tokens, bool(calls))
         if d.inline is not None:
             reasoning, answer = "", reasoning + answer
         content = self.prefix + answer
@@ -300,10 +304,11 @@ class ChatRenderer:
             if value is not ABSENT:
                 message[key] = value
         message.update(d.message_extra)
-        for piece in _pieces(tokens):
-            self._calls.add(piece)
-        if self._calls.names:
-            message["tool_calls"] = self._calls.message()
+        if calls:
+            for piece in _pieces(tokens):
+                calls.add(piece)
+            if calls.names:
+                message["tool_calls"] = calls.message()
         out: dict[str, Any] = {
             "id": self.meta.id,
             "object": "chat.completion",

@@ -140,7 +140,8 @@ def _check_echo(rule: str, messages: Sequence[object]) -> None:
 
 def check_tools(dialect: Dialect, body: Mapping[str, Any]) -> None:
     """Refuse a chat request whose tools, tool choice or tool history ``dialect``'s server would."""
-    names = _tool_names(body["tools"]) if body.get("tools") is not None else None
+    tools = body.get("tools")
+    names = _tool_names(tools) if tools is not None else None
     if body.get("tool_choice") is not None:
         _check_choice(dialect, body["tool_choice"], names)
     messages = body.get("messages")
