@@ -537,6 +537,36 @@ def test_the_continuation_of_a_runaway_is_a_call() -> None:
     ]
 
 
+def accumulate_by_index(items: list[dict[str, Any]]) -> dict[int, dict[str, str]]:
+    """Rebuild calls keyed by ``index``, as an OpenAI client does (arguments concatenated)."""
+    calls: dict[int, dict[str, str]] = {}
+    for e in items:
+        fn = e.get("function") or {}
+        call = calls.setdefault(e["index"], {"name": "", "arguments": ""})
+        call["name"] += fn.get("name") or ""
+        call["arguments"] += fn.get("arguments") or ""
+    return calls
+
+
+@pytest.mark.parametrize("name", sorted(NATIVE))
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 64])
+def test_any_chunking_streams_what_the_whole_body_holds(name: str, chunk: int) -> None:
+    three = [*CALLS, Call("noop")]
+    with FakeServer(name) as srv, client(srv.base_url) as c:
+        srv.push(reply(tool_calls=three, chunk=chunk), reply(tool_calls=three))
+        stream = c.chat.completions.create(model="m", messages=USER, stream=True)  # type: ignore[arg-type]
+        chunks = [ch.to_dict() for ch in stream]
+        whole = c.chat.completions.create(model="m", messages=USER).choices[0].message
+    expected = [(t.function.name, t.function.arguments) for t in whole.tool_calls or []]  # type: ignore[union-attr]
+    assert expected == [*zip(["get_weather", "get_time"], ARGS, strict=True), ("noop", "{}")]
+    assert [(x["name"], x["arguments"]) for x in accumulate(entries(chunks))] == expected
+    if NATIVE[name].index == "each":
+        by_index = accumulate_by_index(entries(chunks))
+        assert [(x["name"], x["arguments"]) for x in by_index.values()] == expected
+    deltas = [ch["choices"][0]["delta"] for ch in chunks if ch["choices"]]
+    assert "".join(d.get("content") or "" for d in deltas) == ANSWER
+
+
 # --- quirks configured on a row of one's own --------------------------------------------------
 
 
