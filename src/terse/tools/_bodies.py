@@ -41,12 +41,18 @@ class TooDeep(Exception):
 
 
 class More(Exception):
-    """The text ended before the block did."""
+    """The text ended before the block did.
 
-    def __init__(self, name: str = "", tail: bool = False) -> None:
+    ``need``, when set, is a string the read cannot go on without: the reader searched
+    for it and it is not in the text yet, and nothing before that search depends on text
+    still to come. The scanner re-reads the block only once ``need`` has arrived.
+    """
+
+    def __init__(self, name: str = "", tail: bool = False, need: str = "") -> None:
         super().__init__(name)
         self.name = name
         self.tail = tail
+        self.need = need
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ def _find(text: str, needle: str, p: int) -> int:
     """Index of ``needle`` at or after ``p`` (plain search), or raise `More`."""
     i = text.find(needle, p)
     if i == -1:
-        raise More()
+        raise More(need=needle)
     return i
 
 
@@ -297,7 +303,7 @@ def _json_body(row: CallFormat, text: str, p: int, ctx: Ctx) -> Block | None:
             if got is not None:
                 return Block(ci + len(close), _calls_from_json(got[0], text[q:ci].strip(), got[1]))
         elif not ctx.final:
-            raise More()
+            raise More(need=close)
     got2 = _value_at(text, q, ctx)
     if got2 is None:
         if close and ci != -1:
@@ -372,7 +378,7 @@ def _xml_function(row: CallFormat, text: str, p: int, ctx: Ctx) -> Block | None:
             else:
                 return None
     except More as e:
-        raise More(name, e.tail) from None
+        raise More(name, e.tail, e.need) from None
 
 
 def _tail(text: str, end: int, close: str, ctx: Ctx) -> int:
@@ -502,7 +508,7 @@ def _section(row: CallFormat, text: str, p: int, ctx: Ctx) -> Block | None:
         header = text[q:si].strip()
         ce = _find_outside_strings(text, row.call_close, si + len(row.sep), ctx)
         if ce == -1:
-            raise More(_header_name(header))
+            raise More(_header_name(header), need=row.call_close)
         body = text[si + len(row.sep) : ce]
         cid: str | None = None
         if row.header == "kimi":
@@ -568,8 +574,8 @@ def _mistral(row: CallFormat, text: str, p: int, ctx: Ctx) -> Block | None:
         return None
     try:
         got = _value_at(text, q, ctx)
-    except More:
-        raise More(name) from None
+    except More as e:
+        raise More(name, need=e.need) from None
     if got is None:
         return Block(
             len(text), [RawCall(name, text[q:], problem="the arguments are not valid JSON")]
@@ -949,8 +955,8 @@ def _gemma(row: CallFormat, text: str, p: int, ctx: Ctx) -> Block | None:
         value, end = _gemma_value(text, q, 0)
     except _Bad:
         return None
-    except More:
-        raise More(name) from None
+    except More as e:
+        raise More(name, need=e.need) from None
     return Block(_tail(text, end, row.close, ctx), [RawCall(name, text[q:end], args=value)])
 
 

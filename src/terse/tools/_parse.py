@@ -28,7 +28,21 @@ from .._wire.split import Splitter
 from ._bodies import Block, RawCall, load_json
 from ._calls import ParsedCalls, ToolCall, ToolProblem, make_id
 from ._formats import CallFormat
-from ._scan import CallScanner, Cut, Found, Item, Pending, Text
+from ._scan import (
+    ENDS_LINE,
+    HOLD,
+    LINE_START,
+    MID_LINE,
+    QUIET_ANYWHERE,
+    QUIET_MID,
+    CallScanner,
+    Cut,
+    Found,
+    Item,
+    Pending,
+    Text,
+    _table,
+)
 from ._schema import ToolLike, ToolSpec, tool_specs
 
 __all__ = [
@@ -97,6 +111,26 @@ InlineEvent = ReasoningText | TextDelta | CallStarted | CallDelta | CallDone | C
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+# Events are immutable, and streams repeat the same strings: the plain-text events of the
+# fast paths are shared, not allocated per chunk (bounded caches, cleared when full).
+_RT: dict[str, ReasoningText] = {}
+_TD: dict[str, TextDelta] = {}
+_CD: dict[str, CallDelta] = {}
+# Chunks seen to be plain reasoning mid-line (no opener or its prefix, no fence character,
+# not ending a line): the event of the chunk without its trailing spaces (None if it is
+# only spaces), and those spaces.
+_R_FAST: dict[str, tuple[ReasoningText | None, str]] = {}
+_R_TABLE = _table(False)  # the reasoning is scanned for drafts without tool names
+_R_PLAIN = _R_TABLE.plain
+
+
+def _cache(cache: dict[str, Any], key: str, value: Any) -> Any:
+    if len(key) <= 64:
+        if len(cache) >= 8192:
+            cache.clear()
+        cache[key] = value
+    return value
 
 
 class _Segments:
@@ -264,29 +298,175 @@ class ToolCallStream:
         self._count = 0
         self._started_block = False
         self._done = False
+        self._rfast = False  # the reasoning fast path of `feed` applies
+        self._r1 = False  # ... and its hottest case (see `feed`)
+        self._afast = False  # the answer fast path of `feed` applies
 
     # -- public ---------------------------------------------------------------------------
 
     def feed(self, chunk: str) -> list[InlineEvent]:
         """Take the next chunk of raw output; return the events it completes."""
+        if self._r1:
+            # The hottest path: mid-line in the reasoning, no opener or fence held, and a
+            # chunk already seen to be plain (cached with its event, see _R_FAST).
+            e = _R_FAST.get(chunk)
+            if e is not None and self._splitter._fast not in chunk:  # type: ignore[union-attr]
+                ev, tail = e
+                seg = self._rseg
+                ws = seg.ws
+                if ev is None:  # only spaces: held
+                    seg.ws = ws + tail
+                    return []
+                seg.ws = tail
+                if ws:
+                    r = ws + ev.text
+                    ev = _RT.get(r) or _cache(_RT, r, ReasoningText(r))
+                    self._reasoning.append(r)
+                else:
+                    self._reasoning.append(ev.text)
+                return [ev]
         if not isinstance(chunk, str):
             raise TypeError(f"ToolCallStream.feed() takes str, not {type(chunk).__name__}")
-        out: list[InlineEvent] = []
+        if self._rfast:
+            # Inside the reasoning with nothing held anywhere: a chunk without the one
+            # character that can start a closing delimiter (the splitter's own fast path,
+            # where it returns the chunk as reasoning and changes nothing) and that can
+            # start no draft is reasoning as it stands.
+            f = self._splitter._fast  # type: ignore[union-attr]
+            if f and f not in chunk:
+                rscan = self._rscan
+                t = rscan._buf + chunk if rscan._buf else chunk  # after a held partial opener
+                q = _R_PLAIN.get(t)
+                if q is None:
+                    q = _R_TABLE.quietness(t)
+                if q & HOLD:  # plain but for a possible opener at the end: hold that
+                    k = q >> 4
+                    rscan._buf = t[k:]
+                    self._r1 = False
+                    if not k:
+                        return []
+                    t = t[:k]
+                    q = QUIET_MID | (q & ENDS_LINE)  # not a blank line: plain as it stands
+                    before = LINE_START if q & ENDS_LINE else MID_LINE
+                    rscan._before = before
+                elif q & QUIET_ANYWHERE or (q and rscan._before != LINE_START):
+                    before = LINE_START if q & ENDS_LINE else MID_LINE
+                    rscan._before = before
+                    rscan._buf = ""
+                else:
+                    q = 0
+                if q:
+                    seg = self._rseg
+                    if seg.in_seg:  # _Segments.add, inline
+                        w = seg.ws + t if seg.ws else t
+                        r = w.rstrip()
+                        seg.ws = w[len(r) :] if len(r) != len(w) else ""
+                    else:
+                        r = seg.add(t)
+                    self._r1 = before == MID_LINE and seg.in_seg and not rscan._buf
+                    if self._r1 and t is chunk and len(chunk) <= 64:
+                        # Seen plain mid-line: cache it for the hottest path.
+                        kept = chunk.rstrip()
+                        if len(_R_FAST) >= 8192:
+                            _R_FAST.clear()
+                        _R_FAST[chunk] = (
+                            _RT.get(kept) or _cache(_RT, kept, ReasoningText(kept))
+                            if kept
+                            else None,
+                            chunk[len(kept) :],
+                        )
+                    if not r:
+                        return []
+                    self._reasoning.append(r)
+                    ev = _RT.get(r)
+                    if ev is None:
+                        ev = _cache(_RT, r, ReasoningText(r))
+                    return [ev]
+        elif self._afast:
+            # In the answer: the splitter cleans the text; a call block in progress
+            # takes it as markup (read again only when that can change), and plain text
+            # outside blocks is text.
+            d = self._splitter.feed(chunk)  # type: ignore[union-attr]
+            if not d.reasoning and (self._reasoning_closed or not self._splitter_format()):
+                a = d.answer
+                if not a:
+                    return []
+                ascan = self._ascan
+                if ascan._pending:
+                    delta = ascan.more(a)
+                    if delta is not None:
+                        if not delta:
+                            return []
+                        if self._started_block:
+                            ev3 = _CD.get(delta)
+                            if ev3 is None or ev3.index != self._count:
+                                ev3 = _cache(_CD, delta, CallDelta(self._count, delta))
+                            return [ev3]
+                        out: list[InlineEvent] = []
+                        self._answer_item(Pending(ascan._named, delta), out)
+                        return out
+                    out = []
+                    for item in ascan.feed_read():
+                        self._answer_item(item, out)
+                    return out
+                released = ascan.plain(a) if ascan.idle else None
+                if released is not None:
+                    if not released:
+                        return []
+                    kept = self._aseg.add(released)
+                    if not kept:
+                        return []
+                    self._text.append(kept)
+                    ev2 = _TD.get(kept)
+                    if ev2 is None:
+                        ev2 = _cache(_TD, kept, TextDelta(kept))
+                    return [ev2]
+                out = []
+                self._answer(a, out, final=False)
+                return out
+            out = []
+            self._split_delta(d.reasoning, d.answer, out)
+            self._set_fast()
+            return out
+        out = []
+        self._slow(chunk, out)
+        self._set_fast()
+        return out
+
+    def _set_fast(self) -> None:
+        """Which fast path of `feed` applies now."""
+        split = self._mode == "split" and self._splitter is not None
+        self._rfast = (
+            split
+            and self._has_reasoning
+            and not self._reasoning_closed
+            and not self._tentative
+            and self._rscan.idle
+        )
+        self._r1 = (
+            self._rfast
+            and not self._rscan._buf
+            and self._rscan._before == MID_LINE
+            and self._rseg.in_seg
+        )
+        self._afast = split and (self._reasoning_closed or not self._has_reasoning)
+
+    def _slow(self, chunk: str, out: list[InlineEvent]) -> None:
         if self._mode == "harmony":
             self._hbuf += chunk
             self._harmony(out, final=False)
-            return out
+            return
         if self._mode == "start":
             self._hbuf += chunk
             head = self._hbuf.lstrip()
             if not head:
-                return out
+                return
             if head.startswith(_H_STARTS):
                 self._mode = "harmony"
                 self._harmony(out, final=False)
-                return out
+                return
             if any(s.startswith(head) for s in _H_STARTS):
-                return out
+                return
             self._mode = "split"
             chunk, self._hbuf = self._hbuf, ""
         if self._splitter is not None:
@@ -294,13 +474,13 @@ class ToolCallStream:
             self._split_delta(d.reasoning, d.answer, out)
         else:
             self._answer(chunk, out, final=False)
-        return out
 
     def finish(self, finish_reason: str | None = None) -> list[InlineEvent]:
         """Signal the end of the output; return the remaining events."""
         if self._done:
             raise RuntimeError("ToolCallStream.finish() called twice")
         self._done = True
+        self._rfast = self._r1 = self._afast = False
         if finish_reason == "length" and not self._length:
             self._length = True
             self._rscan._length = True

@@ -18,7 +18,20 @@ from dataclasses import dataclass
 from ._bodies import Block, Ctx, More, TooDeep, read_block
 from ._formats import CALL_FORMATS, CallFormat
 
-__all__ = ["CallScanner", "Cut", "Found", "Item", "Pending", "Text"]
+__all__ = [
+    "ENDS_LINE",
+    "HOLD",
+    "LINE_START",
+    "MID_LINE",
+    "QUIET_ANYWHERE",
+    "QUIET_MID",
+    "CallScanner",
+    "Cut",
+    "Found",
+    "Item",
+    "Pending",
+    "Text",
+]
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,47 @@ class _Table:
                 if s:
                     trig.add(s[-1])
         self.triggers = re.compile("[" + re.escape("".join(sorted(trig))) + "]")
+        self.plain: dict[str, int] = {}
+
+    def quietness(self, chunk: str) -> int:
+        """How plain ``chunk`` is (cached in `plain`; streams repeat the same strings).
+
+        0: it may start something. Otherwise the chunk holds no opener, no fence
+        character, and does not end with a proper prefix of an opener, so it can start
+        nothing; `QUIET_ANYWHERE` adds that its last line is not blank (spaces or tabs
+        only), so it cannot become a fence line either, while `QUIET_MID` chunks are only
+        plain when they do not start a line. `ENDS_LINE` is set when it ends with a newline.
+        `HOLD` is a chunk plain but for a proper prefix of an opener at its end, which
+        starts at ``q >> 4`` (`ENDS_LINE` then tells about the text before it).
+        """
+        q = self.plain.get(chunk)
+        if q is None:
+            k = len(chunk)
+            if not chunk or self.pattern.search(chunk) is not None or "`" in chunk or "~" in chunk:
+                q = 0
+            elif (k := _partial_tail(chunk, self, 0)) != len(chunk):
+                # Plain but for a possible opener at its end: release the rest, hold that.
+                q = HOLD | (k << 4) | (ENDS_LINE if k and chunk[k - 1] == "\n" else 0)
+            else:
+                line = chunk[chunk.rfind("\n") + 1 :]
+                if line and line.strip(" \t") == "":
+                    q = 0 if "\n" in chunk else QUIET_MID
+                else:
+                    q = QUIET_ANYWHERE | (ENDS_LINE if not line else 0)
+            if len(self.plain) >= 8192:
+                self.plain.clear()
+            self.plain[chunk] = q
+        return q
+
+
+QUIET_MID = 1
+QUIET_ANYWHERE = 2
+ENDS_LINE = 4
+HOLD = 8
+# What precedes the scanner's unreleased text (`CallScanner._before`).
+MID_LINE = 0
+LINE_START = 1
+AFTER_TICK = 2
 
 
 _TABLES: dict[bool, _Table] = {}
@@ -103,6 +157,13 @@ class CallScanner:
 
     Positions are absolute offsets into ``_buf``; released text is dropped from the front
     once per `feed`, never per item, so a text with many blocks or fences stays linear.
+
+    A block in progress is read again only when that can change the answer: when the
+    string its reader was waiting for (`More.need`) has arrived, or, for readers that
+    stopped mid-token, when a character that can end a token arrives or the block doubled.
+    Past 4 KiB a block is read again only after it grew by a quarter, so a hostile block
+    (closers in strings, brackets) costs a bounded multiple of its length. Chunks that
+    arrive meanwhile are kept in a list and joined once per read.
     """
 
     def __init__(self, names: frozenset[str] | None, *, length: bool = False) -> None:
@@ -112,52 +173,124 @@ class CallScanner:
         self._buf = ""
         self._off = 0  # start of the text not yet released
         self._fence = ""  # the open fence's marker, "" outside fences
-        self._line_start = True  # whether the text at _off starts a line
-        self._prev = ""  # the character before _off
+        self._before = LINE_START  # what precedes _off: MID_LINE, LINE_START or AFTER_TICK
         self._fresh = True  # nothing consumed yet (for at_start rows)
         self._pending = False  # a block in progress starts at _off
         self._named = ""  # name announced for the pending block
         self._sent = 0  # offset up to which the pending block was sent as Pending deltas
+        self._held = ""  # the pending block's text from _sent to its end (not sent yet)
         self._tried = 0  # length of the pending text at the last read attempt
         self._tail_wait = False
+        self._parts: list[str] = []  # chunks of the pending block not yet joined to _buf
+        self._plen = 0  # their total length
+        self._need = ""  # the string the pending block's reader waits for ("" if none)
+        self._due = False  # a read attempt is due (held back by the growth rule)
 
     @property
     def pending(self) -> bool:
         """Whether a block is in progress."""
         return self._pending
 
+    @property
+    def idle(self) -> bool:
+        """No block and no fence in progress: text can be taken by `plain`."""
+        return not self._pending and not self._fence and not self._fresh
+
+    def plain(self, chunk: str) -> str | None:
+        """The text released if ``chunk`` (after any held partial opener) can start
+        nothing; None, changing nothing, when it needs `feed`. The scanner must be `idle`.
+        """
+        t = self._buf + chunk if self._buf else chunk
+        q = self._table.quietness(t)
+        if q & HOLD:
+            k = q >> 4
+            self._buf = t[k:]
+            if not k:
+                return ""
+            self._before = LINE_START if q & ENDS_LINE else MID_LINE
+            return t[:k]
+        if q & QUIET_ANYWHERE or (q and self._before != LINE_START):
+            self._before = LINE_START if q & ENDS_LINE else MID_LINE
+            self._buf = ""
+            return t
+        return None
+
     def feed(self, chunk: str) -> list[Item]:
         if not chunk:
             return []
-        if (
-            not self._buf
-            and not self._fence
-            and not self._fresh
-            and self._table.quiet.search(chunk) is None
-        ):
-            # Nothing held and nothing in the chunk can start a block or a fence: it is text.
-            self._prev = chunk[-1]
-            self._line_start = False
-            return [Text(chunk)]
+        if self._pending:
+            d = self.more(chunk)
+            if d is None:
+                return self._run(final=False)
+            return [Pending(self._named, d)] if d else []
+        if not self._fence and not self._fresh:
+            t = self.plain(chunk)
+            if t is not None:
+                return [Text(t)] if t else []
         self._buf += chunk
-        if self._pending and not self._tail_wait:
-            n = len(self._buf) - self._off
-            if n < 2 * self._tried and self._table.triggers.search(chunk) is None:
-                return self._deltas()
+        return self._run(final=False)
+
+    def more(self, chunk: str) -> str | None:
+        """Add ``chunk`` to the block in progress: the new `Pending` delta ("" for none),
+        or None when the block must be read again (call `feed_read`)."""
+        self._parts.append(chunk)
+        self._plen += len(chunk)
+        h = self._held + chunk  # the unsent tail: at least the last 32 characters
+        need = self._need
+        if need:
+            due = self._due or need in h or len(need) > 33
+        elif self._tail_wait:
+            # The body is read; only a non-space character can decide the closer.
+            if not chunk.isspace():
+                return None
+            due = False
+        else:
+            due = (
+                self._due
+                or self._table.triggers.search(chunk) is not None
+                or len(self._buf) - self._off + self._plen >= 2 * self._tried
+            )
+        if due:
+            n = len(self._buf) - self._off + self._plen
+            if n <= 4096 or 4 * (n - self._tried) >= self._tried:
+                self._due = False
+                return None
+            self._due = True
+        if len(h) > 32:  # a closer may be arriving: hold its length
+            self._held = h[-32:]
+            if self._named:
+                d = h[:-32]
+                self._sent += len(d)
+                return d
+            return ""
+        self._held = h
+        return ""
+
+    def feed_read(self) -> list[Item]:
+        """Read the block in progress again (after `more` returned None)."""
         return self._run(final=False)
 
     def finish(self) -> list[Item]:
         return self._run(final=True)
 
+    def _join(self) -> None:
+        if self._parts:
+            self._buf = "".join([self._buf, *self._parts])
+            self._parts = []
+            self._plen = 0
+
     def _deltas(self) -> list[Item]:
+        buf = self._buf
         if not self._named:
+            self._held = buf[-32:]
             return []
-        upto = len(self._buf) - 32  # a closer may be arriving: hold its length
+        upto = len(buf) - 32  # a closer may be arriving: hold its length
+        out: list[Item] = []
         if upto > self._sent:
-            d = self._buf[self._sent : upto]
+            out.append(Pending(self._named, buf[self._sent : upto]))
             self._sent = upto
-            return [Pending(self._named, d)]
-        return []
+        self._held = buf[self._sent :]
+        return out
 
     def _compact(self) -> None:
         if self._off:
@@ -169,14 +302,14 @@ class CallScanner:
     def _consume_to(self, i: int) -> None:
         if i <= self._off:
             return
-        self._prev = self._buf[i - 1]
-        self._line_start = self._prev == "\n"
+        c = self._buf[i - 1]
+        self._before = LINE_START if c == "\n" else AFTER_TICK if c == "`" else MID_LINE
         self._off = i
         self._fresh = False
 
     def _fences(self, a: int, b: int) -> None:
         for m in _FENCE.finditer(self._buf, a, b):
-            if m.start() == self._off and not self._line_start:
+            if m.start() == self._off and self._before != LINE_START:
                 continue
             mark = m.group(1)
             if not self._fence:
@@ -195,12 +328,13 @@ class CallScanner:
     def _fence_line(self, a: int, b: int) -> re.Match[str] | None:
         """The first fence line starting in [a, b) (a line start, not mid-line)."""
         for fm in _FENCE.finditer(self._buf, a, b):
-            if fm.start() == self._off and not self._line_start:
+            if fm.start() == self._off and self._before != LINE_START:
                 continue
             return fm
         return None
 
     def _run(self, final: bool) -> list[Item]:
+        self._join()
         out: list[Item] = []
         try:
             self._scan(final, out)
@@ -229,7 +363,7 @@ class CallScanner:
                 # Inside a fence: only a closing fence line matters.
                 m = None
                 for fm in _FENCE.finditer(buf, search):
-                    if fm.start() == self._off and not self._line_start:
+                    if fm.start() == self._off and self._before != LINE_START:
                         continue
                     if fm.group(1)[0] == self._fence[0] and len(fm.group(1)) >= len(self._fence):
                         m = fm
@@ -265,8 +399,8 @@ class CallScanner:
                 self._text_upto(cut, out)
                 return
             i = m2.start()
-            prev = buf[i - 1] if i > self._off else self._prev
-            if prev == "`":
+            after_tick = buf[i - 1] == "`" if i > self._off else self._before == AFTER_TICK
+            if after_tick:
                 search = i + 1
                 continue
             self._text_upto(i, out)
@@ -284,7 +418,7 @@ class CallScanner:
         buf = self._buf
         j = buf.rfind("\n", self._off, n) + 1
         if j == 0:
-            if not self._line_start:
+            if self._before != LINE_START:
                 return n
             j = self._off
         line = buf[j:n]
@@ -317,6 +451,7 @@ class CallScanner:
                 self._pending = True
                 self._tried = len(buf) - i
                 self._tail_wait = e.tail
+                self._need = e.need
                 if e.name and not self._named:
                     self._named = e.name
                     self._sent = i
@@ -340,5 +475,8 @@ class CallScanner:
         self._pending = False
         self._named = ""
         self._sent = 0
+        self._held = ""
         self._tried = 0
         self._tail_wait = False
+        self._need = ""
+        self._due = False
