@@ -16,15 +16,19 @@ import re
 from dataclasses import dataclass
 
 from ._bodies import Block, Ctx, More, TooDeep, read_block
-from ._formats import CALL_FORMATS, CallFormat
+from ._formats import CallFormat
+from ._openers import (
+    AFTER_TICK,
+    ENDS_LINE,
+    HOLD,
+    LINE_START,
+    MID_LINE,
+    QUIET_ANYWHERE,
+    partial_tail,
+    table,
+)
 
 __all__ = [
-    "ENDS_LINE",
-    "HOLD",
-    "LINE_START",
-    "MID_LINE",
-    "QUIET_ANYWHERE",
-    "QUIET_MID",
     "CallScanner",
     "Cut",
     "Found",
@@ -66,92 +70,6 @@ Item = Text | Found | Cut | Pending
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.M)
 
 
-class _Table:
-    def __init__(self, rows: tuple[CallFormat, ...]) -> None:
-        self.rows = rows
-        lits = sorted({o for r in rows for o in r.opens if o}, key=len, reverse=True)
-        self.opens = tuple(lits)
-        self.pattern = re.compile("|".join(re.escape(o) for o in lits))
-        self.by_open = {o: tuple(r for r in rows if o in r.opens) for o in lits}
-        self.at_start = tuple(r for r in rows if r.at_start)
-        self.hold = max(len(o) for o in lits) - 1
-        self.firsts = re.compile("[" + re.escape("".join(sorted({o[0] for o in lits}))) + "]")
-        # A chunk that may change nothing but the text: no opener, fence or line start in it.
-        self.quiet = re.compile(
-            "|".join(re.escape(o) for o in lits) + r"|[`~\n]|" + self.firsts.pattern
-        )
-        trig = set("}])>|｜`;\n")
-        for r in rows:
-            for s in (r.close, r.call_close):
-                if s:
-                    trig.add(s[-1])
-        self.triggers = re.compile("[" + re.escape("".join(sorted(trig))) + "]")
-        self.plain: dict[str, int] = {}
-
-    def quietness(self, chunk: str) -> int:
-        """How plain ``chunk`` is (cached in `plain`; streams repeat the same strings).
-
-        0: it may start something. Otherwise the chunk holds no opener, no fence
-        character, and does not end with a proper prefix of an opener, so it can start
-        nothing; `QUIET_ANYWHERE` adds that its last line is not blank (spaces or tabs
-        only), so it cannot become a fence line either, while `QUIET_MID` chunks are only
-        plain when they do not start a line. `ENDS_LINE` is set when it ends with a newline.
-        `HOLD` is a chunk plain but for a proper prefix of an opener at its end, which
-        starts at ``q >> 4`` (`ENDS_LINE` then tells about the text before it).
-        """
-        q = self.plain.get(chunk)
-        if q is None:
-            k = len(chunk)
-            if not chunk or self.pattern.search(chunk) is not None or "`" in chunk or "~" in chunk:
-                q = 0
-            elif (k := _partial_tail(chunk, self, 0)) != len(chunk):
-                # Plain but for a possible opener at its end: release the rest, hold that.
-                q = HOLD | (k << 4) | (ENDS_LINE if k and chunk[k - 1] == "\n" else 0)
-            else:
-                line = chunk[chunk.rfind("\n") + 1 :]
-                if line and line.strip(" \t") == "":
-                    q = 0 if "\n" in chunk else QUIET_MID
-                else:
-                    q = QUIET_ANYWHERE | (ENDS_LINE if not line else 0)
-            if len(self.plain) >= 8192:
-                self.plain.clear()
-            self.plain[chunk] = q
-        return q
-
-
-QUIET_MID = 1
-QUIET_ANYWHERE = 2
-ENDS_LINE = 4
-HOLD = 8
-# What precedes the scanner's unreleased text (`CallScanner._before`).
-MID_LINE = 0
-LINE_START = 1
-AFTER_TICK = 2
-
-
-_TABLES: dict[bool, _Table] = {}
-
-
-def _table(with_tools: bool) -> _Table:
-    t = _TABLES.get(with_tools)
-    if t is None:
-        rows = tuple(r for r in CALL_FORMATS if with_tools or not r.needs_tools)
-        t = _TABLES[with_tools] = _Table(rows)
-    return t
-
-
-def _partial_tail(buf: str, table: _Table, start: int) -> int:
-    """Start of the longest suffix of ``buf`` that is a proper prefix of an opener."""
-    n = len(buf)
-    lo = max(start, n - table.hold)
-    for m in table.firsts.finditer(buf, lo):
-        s = buf[m.start() :]
-        for o in table.opens:
-            if len(o) > len(s) and o.startswith(s):
-                return m.start()
-    return n
-
-
 class CallScanner:
     """Incremental finder of tool-call blocks (see the module docstring).
 
@@ -169,7 +87,7 @@ class CallScanner:
     def __init__(self, names: frozenset[str] | None, *, length: bool = False) -> None:
         self._names = names
         self._length = length
-        self._table = _table(names is not None)
+        self._table = table(names is not None)
         self._buf = ""
         self._off = 0  # start of the text not yet released
         self._fence = ""  # the open fence's marker, "" outside fences
@@ -394,7 +312,7 @@ class CallScanner:
                 if final:
                     self._text_upto(n, out)
                     return
-                tail = _partial_tail(buf, table, self._off)
+                tail = partial_tail(buf, table, self._off)
                 cut = min(max(tail, self._off), self._hold_fence(n, final))
                 self._text_upto(cut, out)
                 return
