@@ -35,7 +35,7 @@ MAX_DEPTH = 128
 _SAFE_REPAIRS = frozenset({"trailing_commas", "single_quotes", "newlines_in_strings"})
 _NAME = re.compile(r"[A-Za-z_][\w.\-]{0,127}")
 _NAME_MAX = 256
-_STRING_OR: dict[str, re.Pattern[str]] = {}  # needle -> compiled pattern, filled lazily
+_SKIP_TO: dict[str, re.Pattern[str]] = {}  # needle -> compiled pattern, filled lazily
 _JSON_TOKEN = re.compile(r"""([\[{])|([\]}])|"(?:[^"\\]|\\.)*(?:"|\\?\Z)""", re.S)
 _PAIRS = {"]": "[", "}": "{"}
 
@@ -133,15 +133,22 @@ def _find_outside_strings(text: str, needle: str, p: int, ctx: Ctx | None = None
         if ctx is not None:
             ctx.absent[needle] = len(text) - p
         return -1
-    pat = _STRING_OR.get(needle)
+    if needle.startswith('"'):
+        return text.find(needle, p)  # a string's own quote: no string can hide it
+    pat = _SKIP_TO.get(needle)
     if pat is None:
-        pat = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|' + re.escape(needle), re.S)
-        if len(_STRING_OR) < 256:
-            _STRING_OR[needle] = pat
-    for m in pat.finditer(text, p):
-        if m.group()[:1] != '"' or needle.startswith('"'):
-            return m.start()
-    return -1
+        # Runs of other characters, whole strings, and the needle's first character where
+        # the rest does not follow: one match (no backtracking: the branches start with
+        # different characters) stops at the needle, an unterminated string, or the end.
+        x = re.escape(needle[0])
+        pat = re.compile(
+            rf'(?:[^"{x}]+|"[^"\\]*(?:\\.[^"\\]*)*"|{x}(?!{re.escape(needle[1:])}))*', re.S
+        )
+        if len(_SKIP_TO) < 256:
+            _SKIP_TO[needle] = pat
+    m = pat.match(text, p)
+    e = m.end() if m is not None else p
+    return e if text.startswith(needle, e) else -1
 
 
 def _name(text: str, p: int) -> tuple[str, int] | None:
