@@ -100,7 +100,7 @@ class CallScanner:
         self._tried = 0  # length of the pending text at the last read attempt
         self._tail_wait = False
         self._parts: list[str] = []  # chunks of the pending block not yet joined to _buf
-        self._plen = 0  # their total length
+        self._plen = 0  # their total length (counted only while no `_need` is set)
         self._need = ""  # the string the pending block's reader waits for ("" if none)
         self._due = False  # a read attempt is due (held back by the growth rule)
 
@@ -152,28 +152,10 @@ class CallScanner:
         """Add ``chunk`` to the block in progress: the new `Pending` delta ("" for none),
         or None when the block must be read again (call `feed_read`)."""
         self._parts.append(chunk)
-        self._plen += len(chunk)
         h = self._held + chunk  # the unsent tail: at least the last 32 characters
         need = self._need
-        if need:
-            due = self._due or need in h or len(need) > 33
-        elif self._tail_wait:
-            # The body is read; only a non-space character can decide the closer.
-            if not chunk.isspace():
-                return None
-            due = False
-        else:
-            due = (
-                self._due
-                or self._table.triggers.search(chunk) is not None
-                or len(self._buf) - self._off + self._plen >= 2 * self._tried
-            )
-        if due:
-            n = len(self._buf) - self._off + self._plen
-            if n <= 4096 or 4 * (n - self._tried) >= self._tried:
-                self._due = False
-                return None
-            self._due = True
+        if (not need or self._due or need in h) and self._wake(chunk, need):
+            return None
         if len(h) > 32:  # a closer may be arriving: hold its length
             self._held = h[-32:]
             if self._named:
@@ -184,6 +166,29 @@ class CallScanner:
         self._held = h
         return ""
 
+    def _wake(self, chunk: str, need: str) -> bool:
+        """Whether to read the block again now (else it may be due later)."""
+        if need:
+            plen = sum(map(len, self._parts))  # once per arrival of `need`: amortized
+        else:
+            self._plen += len(chunk)
+            plen = self._plen
+            if self._tail_wait:
+                # The body is read; only a non-space character can decide the closer.
+                return not chunk.isspace()
+            if not (
+                self._due
+                or self._table.triggers.search(chunk) is not None
+                or len(self._buf) - self._off + plen >= 2 * self._tried
+            ):
+                return False
+        n = len(self._buf) - self._off + plen
+        if n <= 4096 or 4 * (n - self._tried) >= self._tried:
+            self._due = False
+            return True
+        self._due = True
+        return False
+
     def feed_read(self) -> list[Item]:
         """Read the block in progress again (after `more` returned None)."""
         return self._run(final=False)
@@ -192,10 +197,10 @@ class CallScanner:
         return self._run(final=True)
 
     def _join(self) -> None:
+        self._plen = 0
         if self._parts:
             self._buf = "".join([self._buf, *self._parts])
             self._parts = []
-            self._plen = 0
 
     def _deltas(self) -> list[Item]:
         buf = self._buf
@@ -369,7 +374,7 @@ class CallScanner:
                 self._pending = True
                 self._tried = len(buf) - i
                 self._tail_wait = e.tail
-                self._need = e.need
+                self._need = e.need if len(e.need) <= 32 else ""  # seen whole in _held
                 if e.name and not self._named:
                     self._named = e.name
                     self._sent = i
