@@ -52,7 +52,18 @@ _CD: dict[str, CallDelta] = {}
 # Chunks seen to be plain reasoning mid-line (no opener or its prefix, no fence character,
 # not ending a line): the event of the chunk without its trailing spaces (None if it is
 # only spaces), and those spaces.
-_R_FAST: dict[str, tuple[ReasoningText | None, str]] = {}
+# By the splitter's fast-path character: cached chunks never hold it, so while the
+# splitter stays in its fast path (it changes only when fed), they need no splitter.
+_R_FAST: dict[str, dict[str, tuple[ReasoningText | None, str]]] = {}
+
+
+def _r_fast(f: str) -> dict[str, tuple[ReasoningText | None, str]]:
+    cache = _R_FAST.get(f)
+    if cache is None:
+        cache = _R_FAST[f] = {}
+    return cache
+
+
 _R_TABLE = table(False)  # the reasoning is scanned for drafts without tool names
 _R_PLAIN = _R_TABLE.plain
 
@@ -103,16 +114,18 @@ class ToolCallStream(StreamRules):
             _splitter=_splitter,
         )
         self._rfast = False  # the reasoning fast path of `feed` applies
-        self._r1 = False  # ... and its hottest case (see `feed`)
+        self._r1 = False  # ... and its hottest case (see `feed`), with its cache:
+        self._rcache: dict[str, tuple[ReasoningText | None, str]] = {}
         self._afast = False  # the answer fast path of `feed` applies
 
     def feed(self, chunk: str) -> list[InlineEvent]:
         """Take the next chunk of raw output; return the events it completes."""
         if self._r1:
             # The hottest path: mid-line in the reasoning, no opener or fence held, and a
-            # chunk already seen to be plain (cached with its event, see _R_FAST).
-            e = _R_FAST.get(chunk)
-            if e is not None and self._splitter._fast not in chunk:  # type: ignore[union-attr]
+            # chunk already seen to be plain (cached with its event, see _R_FAST), so
+            # neither the splitter nor the draft scanner can act on it.
+            e = self._rcache.get(chunk)
+            if e is not None:
                 ev, tail = e
                 seg = self._rseg
                 ws = seg.ws
@@ -166,12 +179,15 @@ class ToolCallStream(StreamRules):
                     else:
                         r = seg.add(t)
                     self._r1 = before == MID_LINE and seg.in_seg and not rscan._buf
+                    if self._r1:
+                        self._rcache = _r_fast(f)
                     if self._r1 and t is chunk and len(chunk) <= 64:
                         # Seen plain mid-line: cache it for the hottest path.
                         kept = chunk.rstrip()
-                        if len(_R_FAST) >= 8192:
-                            _R_FAST.clear()
-                        _R_FAST[chunk] = (
+                        cache = self._rcache
+                        if len(cache) >= 8192:
+                            cache.clear()
+                        cache[chunk] = (
                             _RT.get(kept) or _cache(_RT, kept, ReasoningText(kept))
                             if kept
                             else None,
@@ -245,12 +261,16 @@ class ToolCallStream(StreamRules):
             and not self._tentative
             and self._rscan.idle
         )
+        f = self._splitter._fast if self._splitter is not None else ""
         self._r1 = (
             self._rfast
+            and bool(f)
             and not self._rscan._buf
             and self._rscan._before == MID_LINE
             and self._rseg.in_seg
         )
+        if self._r1:
+            self._rcache = _r_fast(f)
         self._afast = split and (self._reasoning_closed or not self._has_reasoning)
 
     def _slow(self, chunk: str, out: list[InlineEvent]) -> None:
