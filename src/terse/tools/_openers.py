@@ -49,7 +49,7 @@ class Table:
         self.plain: dict[str, int] = {}
 
     def quietness(self, chunk: str) -> int:
-        """How plain ``chunk`` is (cached in `plain`; streams repeat the same strings).
+        """How plain ``chunk`` is (short ones cached in `plain`: streams repeat them).
 
         0: it may start something. Otherwise the chunk holds no opener, no fence
         character, and does not end with a proper prefix of an opener, so it can start
@@ -73,9 +73,10 @@ class Table:
                     q = 0 if "\n" in chunk else QUIET_MID
                 else:
                     q = QUIET_ANYWHERE | (ENDS_LINE if not line else 0)
-            if len(self.plain) >= 8192:
-                self.plain.clear()
-            self.plain[chunk] = q
+            if len(chunk) <= 64:  # stream chunks repeat; long texts are not kept
+                if len(self.plain) >= 8192:
+                    self.plain.clear()
+                self.plain[chunk] = q
         return q
 
 
