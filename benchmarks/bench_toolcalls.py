@@ -9,12 +9,20 @@ Stream: ns per chunk of `terse.tools.ToolCallStream.feed` on a realistic tool tu
 
 Run: ``python benchmarks/bench_toolcalls.py``. Target: streaming with tool-call deltas
 within 1.2x of plain-text streaming through `terse.Splitter`.
+
+Where the stream's cost lies is printed too: per chunk in the reasoning and in the answer
+(the calls), for `ToolCallStream`, for `terse.Splitter` on the same tool turn (the share
+the splitter alone pays on call markup), and for the plain-text baseline.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import statistics
+import time
+from collections.abc import Callable
+from typing import Protocol
 
 from _report import interleaved, result
 
@@ -34,6 +42,13 @@ TOOLS = [
         },
     }
 ]
+
+
+class Feeder(Protocol):
+    def feed(self, chunk: str, /) -> object: ...
+    def finish(self) -> object: ...
+
+
 WORDS = "Let me think about this file . The user wants a helper , so write it".split()
 CODE = "def add(a, b):\n    return a + b  # sum\n\n"
 
@@ -135,6 +150,37 @@ def main() -> None:
     print(f"{'ToolCallStream (tool turn)':32} {per_tool:8.0f}")
     print(f"{'Splitter (plain text)':32} {per_plain:8.0f}")
     print(f"chunks: {len(tool_chunks)} vs {len(plain_chunks)}")
+
+    # Where the cost lies: reasoning chunks and answer chunks, timed separately.
+    def phases(make: Callable[[], Feeder], chunks: list[str]) -> tuple[float, float]:
+        k, size = 0, 0
+        while size < 3020:  # "<think>\n" and the reasoning prose
+            size += len(chunks[k])
+            k += 1
+        first: list[float] = []
+        rest: list[float] = []
+        for _ in range(40):
+            s = make()
+            t0 = time.perf_counter()
+            for c in chunks[:k]:
+                s.feed(c)
+            t1 = time.perf_counter()
+            for c in chunks[k:]:
+                s.feed(c)
+            s.finish()
+            t2 = time.perf_counter()
+            first.append((t1 - t0) / k)
+            rest.append((t2 - t1) / (len(chunks) - k))
+        return statistics.median(first) * 1e9, statistics.median(rest) * 1e9
+
+    rows = {
+        "ToolCallStream (tool turn)": phases(lambda: ToolCallStream(TOOLS), tool_chunks),
+        "Splitter (same tool turn)": phases(Splitter, tool_chunks),
+        "Splitter (plain text)": phases(Splitter, plain_chunks),
+    }
+    print(f"\n{'per chunk, by phase':32} {'reasoning':>10} {'answer':>8}")
+    for k, (r, a) in rows.items():
+        print(f"{k:32} {r:10.0f} {a:8.0f}")
     result(
         "toolcall_stream_vs_plain_splitter",
         per_tool / per_plain,

@@ -16,9 +16,26 @@ import re
 from dataclasses import dataclass
 
 from ._bodies import Block, Ctx, More, TooDeep, read_block
-from ._formats import CALL_FORMATS, CallFormat
+from ._formats import CallFormat
+from ._openers import (
+    AFTER_TICK,
+    ENDS_LINE,
+    HOLD,
+    LINE_START,
+    MID_LINE,
+    QUIET_ANYWHERE,
+    partial_tail,
+    table,
+)
 
-__all__ = ["CallScanner", "Cut", "Found", "Item", "Pending", "Text"]
+__all__ = [
+    "CallScanner",
+    "Cut",
+    "Found",
+    "Item",
+    "Pending",
+    "Text",
+]
 
 
 @dataclass(frozen=True)
@@ -53,111 +70,150 @@ Item = Text | Found | Cut | Pending
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.M)
 
 
-class _Table:
-    def __init__(self, rows: tuple[CallFormat, ...]) -> None:
-        self.rows = rows
-        lits = sorted({o for r in rows for o in r.opens if o}, key=len, reverse=True)
-        self.opens = tuple(lits)
-        self.pattern = re.compile("|".join(re.escape(o) for o in lits))
-        self.by_open = {o: tuple(r for r in rows if o in r.opens) for o in lits}
-        self.at_start = tuple(r for r in rows if r.at_start)
-        self.hold = max(len(o) for o in lits) - 1
-        self.firsts = re.compile("[" + re.escape("".join(sorted({o[0] for o in lits}))) + "]")
-        # A chunk that may change nothing but the text: no opener, fence or line start in it.
-        self.quiet = re.compile(
-            "|".join(re.escape(o) for o in lits) + r"|[`~\n]|" + self.firsts.pattern
-        )
-        trig = set("}])>|｜`;\n")
-        for r in rows:
-            for s in (r.close, r.call_close):
-                if s:
-                    trig.add(s[-1])
-        self.triggers = re.compile("[" + re.escape("".join(sorted(trig))) + "]")
-
-
-_TABLES: dict[bool, _Table] = {}
-
-
-def _table(with_tools: bool) -> _Table:
-    t = _TABLES.get(with_tools)
-    if t is None:
-        rows = tuple(r for r in CALL_FORMATS if with_tools or not r.needs_tools)
-        t = _TABLES[with_tools] = _Table(rows)
-    return t
-
-
-def _partial_tail(buf: str, table: _Table, start: int) -> int:
-    """Start of the longest suffix of ``buf`` that is a proper prefix of an opener."""
-    n = len(buf)
-    lo = max(start, n - table.hold)
-    for m in table.firsts.finditer(buf, lo):
-        s = buf[m.start() :]
-        for o in table.opens:
-            if len(o) > len(s) and o.startswith(s):
-                return m.start()
-    return n
-
-
 class CallScanner:
     """Incremental finder of tool-call blocks (see the module docstring).
 
     Positions are absolute offsets into ``_buf``; released text is dropped from the front
     once per `feed`, never per item, so a text with many blocks or fences stays linear.
+
+    A block in progress is read again only when that can change the answer: when the
+    string its reader was waiting for (`More.need`) has arrived, or, for readers that
+    stopped mid-token, when a character that can end a token arrives or the block doubled.
+    Past 4 KiB a block is read again only after it grew by a quarter, so a hostile block
+    (closers in strings, brackets) costs a bounded multiple of its length. Chunks that
+    arrive meanwhile are kept in a list and joined once per read.
     """
 
     def __init__(self, names: frozenset[str] | None, *, length: bool = False) -> None:
         self._names = names
         self._length = length
-        self._table = _table(names is not None)
+        self._table = table(names is not None)
         self._buf = ""
         self._off = 0  # start of the text not yet released
         self._fence = ""  # the open fence's marker, "" outside fences
-        self._line_start = True  # whether the text at _off starts a line
-        self._prev = ""  # the character before _off
+        self._before = LINE_START  # what precedes _off: MID_LINE, LINE_START or AFTER_TICK
         self._fresh = True  # nothing consumed yet (for at_start rows)
         self._pending = False  # a block in progress starts at _off
         self._named = ""  # name announced for the pending block
         self._sent = 0  # offset up to which the pending block was sent as Pending deltas
+        self._held = ""  # the pending block's text from _sent to its end (not sent yet)
         self._tried = 0  # length of the pending text at the last read attempt
         self._tail_wait = False
+        self._parts: list[str] = []  # chunks of the pending block not yet joined to _buf
+        self._plen = 0  # their total length (counted only while no `_need` is set)
+        self._need = ""  # the string the pending block's reader waits for ("" if none)
+        self._due = False  # a read attempt is due (held back by the growth rule)
 
     @property
     def pending(self) -> bool:
         """Whether a block is in progress."""
         return self._pending
 
+    @property
+    def idle(self) -> bool:
+        """No block and no fence in progress: text can be taken by `plain`."""
+        return not self._pending and not self._fence and not self._fresh
+
+    def plain(self, chunk: str) -> str | None:
+        """The text released if ``chunk`` (after any held partial opener) can start
+        nothing; None, changing nothing, when it needs `feed`. The scanner must be `idle`.
+        """
+        t = self._buf + chunk if self._buf else chunk
+        q = self._table.quietness(t)
+        if q & HOLD:
+            k = q >> 4
+            self._buf = t[k:]
+            if not k:
+                return ""
+            self._before = LINE_START if q & ENDS_LINE else MID_LINE
+            return t[:k]
+        if q & QUIET_ANYWHERE or (q and self._before != LINE_START):
+            self._before = LINE_START if q & ENDS_LINE else MID_LINE
+            self._buf = ""
+            return t
+        return None
+
     def feed(self, chunk: str) -> list[Item]:
         if not chunk:
             return []
-        if (
-            not self._buf
-            and not self._fence
-            and not self._fresh
-            and self._table.quiet.search(chunk) is None
-        ):
-            # Nothing held and nothing in the chunk can start a block or a fence: it is text.
-            self._prev = chunk[-1]
-            self._line_start = False
-            return [Text(chunk)]
+        if self._pending:
+            d = self.more(chunk)
+            if d is None:
+                return self._run(final=False)
+            return [Pending(self._named, d)] if d else []
+        if not self._fence and not self._fresh:
+            t = self.plain(chunk)
+            if t is not None:
+                return [Text(t)] if t else []
         self._buf += chunk
-        if self._pending and not self._tail_wait:
-            n = len(self._buf) - self._off
-            if n < 2 * self._tried and self._table.triggers.search(chunk) is None:
-                return self._deltas()
+        return self._run(final=False)
+
+    def more(self, chunk: str) -> str | None:
+        """Add ``chunk`` to the block in progress: the new `Pending` delta ("" for none),
+        or None when the block must be read again (call `feed_read`)."""
+        self._parts.append(chunk)
+        h = self._held + chunk  # the unsent tail: at least the last 32 characters
+        need = self._need
+        if (not need or self._due or need in h) and self._wake(chunk, need):
+            return None
+        if len(h) > 32:  # a closer may be arriving: hold its length
+            self._held = h[-32:]
+            if self._named:
+                d = h[:-32]
+                self._sent += len(d)
+                return d
+            return ""
+        self._held = h
+        return ""
+
+    def _wake(self, chunk: str, need: str) -> bool:
+        """Whether to read the block again now (else it may be due later)."""
+        if need:
+            plen = sum(map(len, self._parts))  # once per arrival of `need`: amortized
+        else:
+            self._plen += len(chunk)
+            plen = self._plen
+            if self._tail_wait:
+                # The body is read; only a non-space character can decide the closer.
+                return not chunk.isspace()
+            if not (
+                self._due
+                or self._table.triggers.search(chunk) is not None
+                or len(self._buf) - self._off + plen >= 2 * self._tried
+            ):
+                return False
+        n = len(self._buf) - self._off + plen
+        if n <= 4096 or 4 * (n - self._tried) >= self._tried:
+            self._due = False
+            return True
+        self._due = True
+        return False
+
+    def feed_read(self) -> list[Item]:
+        """Read the block in progress again (after `more` returned None)."""
         return self._run(final=False)
 
     def finish(self) -> list[Item]:
         return self._run(final=True)
 
+    def _join(self) -> None:
+        self._plen = 0
+        if self._parts:
+            self._buf = "".join([self._buf, *self._parts])
+            self._parts = []
+
     def _deltas(self) -> list[Item]:
+        buf = self._buf
         if not self._named:
+            self._held = buf[-32:]
             return []
-        upto = len(self._buf) - 32  # a closer may be arriving: hold its length
+        upto = len(buf) - 32  # a closer may be arriving: hold its length
+        out: list[Item] = []
         if upto > self._sent:
-            d = self._buf[self._sent : upto]
+            out.append(Pending(self._named, buf[self._sent : upto]))
             self._sent = upto
-            return [Pending(self._named, d)]
-        return []
+        self._held = buf[self._sent :]
+        return out
 
     def _compact(self) -> None:
         if self._off:
@@ -169,14 +225,14 @@ class CallScanner:
     def _consume_to(self, i: int) -> None:
         if i <= self._off:
             return
-        self._prev = self._buf[i - 1]
-        self._line_start = self._prev == "\n"
+        c = self._buf[i - 1]
+        self._before = LINE_START if c == "\n" else AFTER_TICK if c == "`" else MID_LINE
         self._off = i
         self._fresh = False
 
     def _fences(self, a: int, b: int) -> None:
         for m in _FENCE.finditer(self._buf, a, b):
-            if m.start() == self._off and not self._line_start:
+            if m.start() == self._off and self._before != LINE_START:
                 continue
             mark = m.group(1)
             if not self._fence:
@@ -195,12 +251,13 @@ class CallScanner:
     def _fence_line(self, a: int, b: int) -> re.Match[str] | None:
         """The first fence line starting in [a, b) (a line start, not mid-line)."""
         for fm in _FENCE.finditer(self._buf, a, b):
-            if fm.start() == self._off and not self._line_start:
+            if fm.start() == self._off and self._before != LINE_START:
                 continue
             return fm
         return None
 
     def _run(self, final: bool) -> list[Item]:
+        self._join()
         out: list[Item] = []
         try:
             self._scan(final, out)
@@ -229,7 +286,7 @@ class CallScanner:
                 # Inside a fence: only a closing fence line matters.
                 m = None
                 for fm in _FENCE.finditer(buf, search):
-                    if fm.start() == self._off and not self._line_start:
+                    if fm.start() == self._off and self._before != LINE_START:
                         continue
                     if fm.group(1)[0] == self._fence[0] and len(fm.group(1)) >= len(self._fence):
                         m = fm
@@ -260,13 +317,13 @@ class CallScanner:
                 if final:
                     self._text_upto(n, out)
                     return
-                tail = _partial_tail(buf, table, self._off)
+                tail = partial_tail(buf, table, self._off)
                 cut = min(max(tail, self._off), self._hold_fence(n, final))
                 self._text_upto(cut, out)
                 return
             i = m2.start()
-            prev = buf[i - 1] if i > self._off else self._prev
-            if prev == "`":
+            after_tick = buf[i - 1] == "`" if i > self._off else self._before == AFTER_TICK
+            if after_tick:
                 search = i + 1
                 continue
             self._text_upto(i, out)
@@ -284,7 +341,7 @@ class CallScanner:
         buf = self._buf
         j = buf.rfind("\n", self._off, n) + 1
         if j == 0:
-            if not self._line_start:
+            if self._before != LINE_START:
                 return n
             j = self._off
         line = buf[j:n]
@@ -317,6 +374,7 @@ class CallScanner:
                 self._pending = True
                 self._tried = len(buf) - i
                 self._tail_wait = e.tail
+                self._need = e.need if len(e.need) <= 32 else ""  # seen whole in _held
                 if e.name and not self._named:
                     self._named = e.name
                     self._sent = i
@@ -340,5 +398,8 @@ class CallScanner:
         self._pending = False
         self._named = ""
         self._sent = 0
+        self._held = ""
         self._tried = 0
         self._tail_wait = False
+        self._need = ""
+        self._due = False
