@@ -171,7 +171,8 @@ def run(
             api_key="sk-local",
             http_client=openai.DefaultHttpxClient(event_hooks=hooks),
         )
-        with terse.Client(api, **options) as tc:
+        # terse never closes a client it was given (openai's semantics): the caller does.
+        with api, terse.Client(api, **options) as tc:
             if not mode.endswith("stream"):
                 return tc.ask(prompt, **ask)
             with tc.stream(prompt, **ask) as stream:
@@ -187,7 +188,7 @@ def run(
             api_key="sk-local",
             http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [record]}),
         )
-        async with terse.AsyncClient(api, **options) as tc:
+        async with api, terse.AsyncClient(api, **options) as tc:
             if not mode.endswith("stream"):
                 return await tc.ask(prompt, **ask)
             async with tc.stream(prompt, **ask) as stream:

@@ -390,7 +390,8 @@ def test_minimal_template_ignores_the_native_budget_and_terses_guard_cuts(
 # --- hanging up -------------------------------------------------------------------------------
 
 
-LONG = {"max_tokens": 400, "ignore_eos": True}  # far past where the tests hang up
+# far past where the tests hang up; ignore_eos is llama-server's own field, so it goes in extra_body
+LONG = {"max_tokens": 400, "extra_body": {"ignore_eos": True}}
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

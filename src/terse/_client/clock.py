@@ -10,7 +10,8 @@ its headers arrived), and the thinking budget's **seconds** (`Assembler.wake_at`
   request (connect, headers trickled one byte a second, body, SSE line) can outlast the
   bound. On expiry the caller abandons the response: it shuts the socket down when it can
   reach it and the worker leaves at its next byte (or its per-read timeout), closing the
-  response itself. Workers are pooled daemon threads; a slow consumer applies
+  response itself. Workers are pooled daemon threads that keep nothing of a finished
+  request (so a dropped client and its sockets go at once); a slow consumer applies
   backpressure (the worker waits while 1 MiB is queued).
 - Async (`Watch`): one timer per request cancels the task while it awaits the server,
   re-armed lazily when a byte moved the idle bound. It never fires while the driver has
@@ -78,11 +79,16 @@ _jobs: deque[Callable[[], None]] = deque()
 _jobs_ready = threading.Condition(_pool_lock)
 
 
-def _run_job(job: Callable[[], None]) -> None:
+def _run_job(first: list[Callable[[], None]]) -> None:
     global _idle_workers
+    job = first.pop()  # not an argument of its own: the Thread would hold it while it lives
     while True:
         with contextlib.suppress(BaseException):  # a job reports its own errors
             job()
+        # An idle worker holds nothing of the request it made: its closure reaches the
+        # pump, the response and the openai client, whose sockets would otherwise live on
+        # until this thread exits (a minute later), long after the caller dropped them.
+        del job
         with _pool_lock:
             _idle_workers += 1
             if not _jobs:
@@ -101,7 +107,7 @@ def _submit(job: Callable[[], None]) -> None:
             _jobs.append(job)
             _jobs_ready.notify()
             return
-    threading.Thread(target=_run_job, args=(job,), name="terse-io", daemon=True).start()
+    threading.Thread(target=_run_job, args=([job],), name="terse-io", daemon=True).start()
 
 
 class _End:
