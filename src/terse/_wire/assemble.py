@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import TerseError
+from .._exceptions import NoAnswer, TerseError
 from .._results import (
     AnswerDelta,
     Part,
@@ -53,7 +53,15 @@ from .._results import (
 from .._server.dialects import Dialect, ModelFamily
 from ..tools._calls import ParsedCalls, ToolCall, ToolCallError, ToolProblem
 from ..tools._native import NativeAccumulator, normalize_tool_calls
-from ..tools._parse import CallDelta, CallStarted, TextDelta, ToolCallStream, parse_tool_calls
+from ..tools._parse import (
+    _H_STARTS,
+    CallDelta,
+    CallStarted,
+    TextDelta,
+    ToolCallStream,
+    parse_output,
+    parse_tool_calls,
+)
 from ..tools._schema import ToolSpec
 from .accumulate import Accumulator
 from .filters import LeakFilter, Prefill, _CloseDrop
@@ -167,6 +175,11 @@ class Assembler:
             ToolCallStream(tools, seed=seed, _splitter=False) if tools is not None else None
         )
         self._calls: ParsedCalls | None = None  # the calls, once the response ended
+        # Raw gpt-oss harmony in ``content`` (a server with no harmony parser) is read whole
+        # by the tools core: kept while it may be harmony ([] undecided), dropped once not.
+        self._harmony: list[str] | None = [] if tools is not None and not answer_only else None
+        self._is_harmony = False
+        self._trailing: ToolCall | None = None  # a call drafted last in closed reasoning
         self._inline_text: str | None = None  # the answer outside inline calls
         self._text = Accumulator(limits, reader.fail)
         self._guard = BudgetGuard(limit, clock, dialect.token_per_chunk)
@@ -292,6 +305,16 @@ class Assembler:
                 and self._thinking_open is None
             )
             error = _classify(text, reasoning, closed, reader.finish, self._answer_only, untagged)
+            draft = self._trailing
+            if isinstance(error, NoAnswer) and draft is not None:
+                error = NoAnswer(
+                    f"{error}; its last reasoning drafted a call to {draft.name} "
+                    f"({draft.raw_arguments[:200]}) that was not made after the reasoning "
+                    "closed: a rehearsal, not executed",
+                    text=text,
+                    reasoning=reasoning,
+                    finish_reason=reader.finish,
+                )
         return Outcome(
             reasoning=reasoning,
             text=text,
@@ -324,6 +347,8 @@ class Assembler:
                 events.append(ReasoningDelta(reasoning))
                 self._guard.count(reasoning)
         if content:
+            if self._harmony is not None:
+                self._watch_harmony(content)
             prefill = self._prefill
             if prefill is not None:
                 content = prefill.take(content)
@@ -415,6 +440,18 @@ class Assembler:
         native = self._native
         return inline_index + (len(native._entries) if native is not None else 0)
 
+    def _watch_harmony(self, content: str) -> None:
+        kept = self._harmony
+        assert kept is not None
+        kept.append(content)
+        if self._is_harmony:
+            return
+        head = "".join(kept).lstrip()
+        if head.startswith(_H_STARTS):
+            self._is_harmony = True
+        elif head and not any(s.startswith(head) for s in _H_STARTS):
+            self._harmony = None  # not harmony: nothing more to keep
+
     def _take_calls(self, calls: list[Any], whole: bool) -> Events:
         """Server-parsed calls: a whole message's list, or one chunk's deltas."""
         if whole:
@@ -450,7 +487,18 @@ class Assembler:
         text: str | None = None
         reasoning: str | None = None
         inline = self._inline
-        if inline is not None and not self._guard.cut:
+        if self._is_harmony and self._harmony is not None and not self._guard.cut:
+            assert inline is not None
+            inline.finish(finish)
+            got = parse_output(
+                "".join(self._harmony), self._tools, finish_reason=finish, seed=self._seed
+            )
+            text, reasoning = got.text, got.reasoning or ""
+            calls.extend(got.calls)
+            problems.extend(got.problems)
+            for i, c in enumerate(got.calls):
+                events.append(ToolCallDelta(self._index(i), c.id, c.name, c.raw_arguments))
+        elif inline is not None and not self._guard.cut:
             self._inline_events(inline.finish(finish), events)
             got = inline.result()
             text = got.text
@@ -460,7 +508,12 @@ class Assembler:
                 # The reasoning never closed: a well-formed call at its end closes it.
                 kept = self._text.reasoning()
                 ended = parse_tool_calls(
-                    "", self._tools, reasoning=kept, closed=False, finish_reason=finish
+                    "",
+                    self._tools,
+                    reasoning=kept,
+                    closed=False,
+                    finish_reason=finish,
+                    seed=self._seed,
                 )
                 if ended.calls or ended.problems:
                     reasoning = ended.reasoning or ""
@@ -468,6 +521,13 @@ class Assembler:
                     problems.extend(ended.problems)
                     for i, c in enumerate(ended.calls):
                         events.append(ToolCallDelta(self._index(i), c.id, c.name, c.raw_arguments))
+            elif not calls and not problems and not text and self._text.reasoning().strip():
+                # Closed reasoning and nothing after it: a call that ended it is a draft
+                # (tools.md §2 case C), never executed; named in the NoAnswer.
+                drafted = parse_tool_calls(
+                    "", self._tools, reasoning=self._text.reasoning(), closed=True
+                )
+                self._trailing = drafted.trailing_draft
         self._calls = ParsedCalls(
             calls=tuple(calls),
             text=text if text is not None else "",
