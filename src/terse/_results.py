@@ -250,7 +250,9 @@ class Answer(Generic[T]):
         value: The typed value (``str`` when no response model was asked for).
         text: The answer text, without any reasoning.
         reasoning: The model's reasoning (all of it, across a budget cut and conclusion).
-        finish_reason: The server's finish reason for the request that produced the answer.
+        finish_reason: The server's finish reason for the request that produced the answer;
+            ``"tool_calls"`` whenever `tool_calls` is not empty (also for calls the model
+            wrote inline, where the server said ``"stop"``).
         usage: Tokens summed over every request made, failed ones included.
         attempts: One record per request made.
         dialect: The server dialect terse spoke (``"vllm"``, ``"llamacpp"``, …).

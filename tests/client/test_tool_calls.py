@@ -14,7 +14,7 @@ import itertools
 import json
 import random
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pydantic
@@ -659,5 +659,16 @@ def test_generated_ids_differ_between_turns() -> None:
     assert one.tool_calls[0].id != two.tool_calls[0].id
 
 
-def _iter(x: Iterator[Any]) -> list[Any]:
-    return list(x)
+def test_endless_streamed_arguments_are_bounded_by_limits_answer() -> None:
+    pieces = [[{"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": ""}}]]
+    pieces += [[{"index": 0, "function": {"arguments": "x" * 500}}] for _ in range(50)]
+    r = Scripted(stream_of(deltas=pieces, finish="tool_calls"))
+    with pytest.raises(terse.ResponseTooLarge) as info:
+        run(
+            "sync-stream",
+            [r],
+            client_kw={"limits": terse.Limits(answer=4000)},
+            tools=TOOLS,
+            max_retries=0,
+        )
+    assert info.value.limit == "answer"

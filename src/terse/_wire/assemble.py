@@ -182,6 +182,7 @@ class Assembler:
         self._trailing: ToolCall | None = None  # a call drafted last in closed reasoning
         self._inline_text: str | None = None  # the answer outside inline calls
         self._text = Accumulator(limits, reader.fail)
+        self._answer_limit = limits.answer
         self._guard = BudgetGuard(limit, clock, dialect.token_per_chunk)
         self._prefill = Prefill(prefill) if prefill else None
         self._drop = _CloseDrop() if answer_only else None
@@ -461,12 +462,16 @@ class Assembler:
         if native is None:
             native = self._native = NativeAccumulator()
         events: Events = []
+        kept = self._text
         for e in native.add(calls):
             if isinstance(e, CallStarted):
                 cid = native._entries[e.index].id
                 events.append(ToolCallDelta(e.index, cid, e.name, ""))
             else:
+                kept.a_size += len(e.text)  # streamed arguments count toward Limits.answer
                 events.append(ToolCallDelta(e.index, None, None, e.text))
+        if kept.a_size > self._answer_limit:
+            kept.too_large("answer")
         return events
 
     def _finish_calls(self, events: Events) -> None:
