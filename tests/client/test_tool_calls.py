@@ -672,3 +672,36 @@ def test_endless_streamed_arguments_are_bounded_by_limits_answer() -> None:
             max_retries=0,
         )
     assert info.value.limit == "answer"
+
+
+# -- every dialect -------------------------------------------------------------------------------
+
+DIALECTS = [d.name for d in terse.DIALECTS]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_no_re_ask_carries_the_reasoning_on_any_dialect(dialect: str) -> None:
+    secret = "SECRET-REASONING-9"
+    bad = (
+        "<think>"
+        + secret
+        + '</think><tool_call>{"name": "get_weather", "arguments": {}}</tool_call>'
+    )
+    good = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
+    answer, _, sent = run(
+        "sync-ask",
+        [Scripted(body(bad, reasoning=secret)), Scripted(body(good))],
+        client_kw={"dialect": dialect},
+        tools=TOOLS,
+    )
+    assert named(answer) == [("get_weather", {"city": "Paris"})]
+    assert secret not in json.dumps(sent[1].body)
+
+
+@pytest.mark.parametrize("mode", ["sync-ask", "async-ask"])
+def test_tools_given_to_either_client_are_its_default(mode: str) -> None:
+    raw = '<tool_call>{"name": "get_time", "arguments": {"zone": "UTC"}}</tool_call>'
+    answer, _, sent = run(mode, [Scripted(body(raw))], client_kw={"tools": [get_time]})
+    assert named(answer) == [("get_time", {"zone": "UTC"})]
+    assert sent[0].body is not None
+    assert [t["function"]["name"] for t in sent[0].body["tools"]] == ["get_time"]
