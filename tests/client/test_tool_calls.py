@@ -533,22 +533,32 @@ def test_a_tool_call_is_the_answer_even_with_a_response_model() -> None:
 
 
 @pytest.mark.parametrize("mode", ["sync-ask", "async-stream"])
-def test_a_budget_conclusion_keeps_the_tools_and_may_be_a_call(mode: str) -> None:
+@pytest.mark.parametrize(
+    ("dialect", "method"),
+    [("vllm", "chat-prefill"), ("deepseek", "deepseek-prefix"), ("lmstudio", "new-turn")],
+)
+def test_a_budget_conclusion_keeps_the_tools_and_may_be_a_call(
+    mode: str, dialect: str, method: str
+) -> None:
     thoughts = [{"reasoning_content": "word " * 5} for _ in range(40)]
     long_think = sse(
         *({"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in thoughts)
     )
     raw = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
-    conclusion = scripted(mode, body(raw), stream_of(raw))
+    # a new turn may think again, so under a budget it streams whatever the caller asked
+    streams = mode.endswith("stream") or method == "new-turn"
+    conclusion = Scripted(stream_of(raw) if streams else body(raw))
     answer, _, sent = run(
         mode,
         [Scripted(long_think), conclusion],
+        client_kw={"dialect": dialect},
         tools=TOOLS,
         thinking_budget=terse.Budget(tokens=30, native=False),
     )
     assert answer.budget is not None
     assert answer.budget.hit
     assert answer.budget.strategy == "conclude"
+    assert answer.budget.method == method
     assert sent[1].purpose == "conclude"
     assert sent[1].body is not None
     assert sent[1].body["tools"] == TOOLS
