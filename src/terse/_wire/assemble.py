@@ -54,7 +54,6 @@ from .._server.dialects import Dialect, ModelFamily
 from ..tools._calls import ParsedCalls, ToolCall, ToolCallError, ToolProblem
 from ..tools._native import NativeAccumulator, normalize_tool_calls
 from ..tools._parse import (
-    _H_STARTS,
     CallDelta,
     CallStarted,
     TextDelta,
@@ -76,6 +75,9 @@ from .verdict import server_error
 __all__ = ["Assembler", "Limit", "Outcome", "build_usage", "server_error"]
 
 Events = list[ReasoningDelta | AnswerDelta | ToolCallDelta]
+
+_H_STARTS = ("<|channel|>", "<|start|>", "to=", "<|constrain|>", "<|message|>")
+"""How raw gpt-oss harmony starts (as `terse.tools.ToolCallStream` detects it)."""
 
 
 @dataclass(frozen=True)
@@ -439,7 +441,7 @@ class Assembler:
     def _index(self, inline_index: int) -> int:
         """An inline call's index among all calls: after the server-parsed ones."""
         native = self._native
-        return inline_index + (len(native._entries) if native is not None else 0)
+        return inline_index + (len(native) if native is not None else 0)
 
     def _watch_harmony(self, content: str) -> None:
         kept = self._harmony
@@ -465,7 +467,7 @@ class Assembler:
         kept = self._text
         for e in native.add(calls):
             if isinstance(e, CallStarted):
-                cid = native._entries[e.index].id
+                cid = native.call_id(e.index)
                 events.append(ToolCallDelta(e.index, cid, e.name, ""))
             else:
                 kept.a_size += len(e.text)  # streamed arguments count toward Limits.answer
