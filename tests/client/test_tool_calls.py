@@ -715,3 +715,19 @@ def test_tools_given_to_either_client_are_its_default(mode: str) -> None:
     assert named(answer) == [("get_time", {"zone": "UTC"})]
     assert sent[0].body is not None
     assert [t["function"]["name"] for t in sent[0].body["tools"]] == ["get_time"]
+
+
+def test_a_call_cut_by_the_budget_answer_allowance_gets_twice_as_much() -> None:
+    cut = '<tool_call>{"name": "get_weather", "arguments": {"city": "Par'
+    good = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
+    budget = terse.Budget(tokens=100, native=False, answer_tokens=50)
+    answer, _, sent = run(
+        "sync-ask",
+        [Scripted(stream_of(cut, reasoning="ok", finish="length")), Scripted(stream_of(good))],
+        tools=TOOLS,
+        thinking_budget=budget,
+    )
+    assert named(answer) == [("get_weather", {"city": "Paris"})]
+    assert sent[0].body is not None
+    assert sent[1].body is not None
+    assert sent[1].body["max_tokens"] - sent[0].body["max_tokens"] == 50

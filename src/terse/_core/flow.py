@@ -147,6 +147,9 @@ class _Flow(Run):
                     messages = tool_reask_messages(base, exc)
                     purpose = "reask"
                     budget, thinking_off = repair.apply(budget, thinking_off)
+                    if exc.finish_reason == "length" and budget is not None:
+                        # A call cut by terse's answer allowance: give the re-ask twice as much.
+                        answer_tokens = (answer_tokens or budget.answer_tokens) * 2
                 elif isinstance(exc, AnswerTruncated):
                     current = answer_tokens or (budget.answer_tokens if budget else 2048)
                     answer_tokens = current * 2
