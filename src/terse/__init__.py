@@ -1,8 +1,8 @@
 """terse: make chatty reasoning models safe for automation.
 
 Thinking budgets that hold, reasoning separated from the answer for every server and
-model family, typed values taken from the answer (never the reasoning), and bounded,
-accounted retries.
+model family, typed values taken from the answer (never the reasoning), tool calls read
+and validated (never a rehearsal from the reasoning), and bounded, accounted retries.
 """
 
 from ._batch.api import BatchReport, arun_batch, run_batch
@@ -51,12 +51,15 @@ from ._results import (
     ServerInfo,
     StreamEvent,
     TextPart,
+    ToolCallDelta,
+    ToolCallPart,
     Usage,
 )
 from ._server.dialects import DIALECTS, Dialect
 from ._wire.formats import FORMATS, ThinkFormat
 from ._wire.split import Delta, Split, Splitter, split, strip
 from ._wire.sse import Limits
+from .tools._calls import ToolCall, ToolCallError
 
 __version__ = "0.1.0"
 
@@ -105,6 +108,10 @@ __all__ = [
     "ThinkFormat",
     "ThinkingBudgetExceeded",
     "ThinkingTruncated",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallError",
+    "ToolCallPart",
     "TransportError",
     "Usage",
     "UsageError",

@@ -4,17 +4,20 @@ A response is also a tuple of typed parts, in the order the model wrote them: a
 `ReasoningPart` for its thinking and a `TextPart` for its answer. `Outcome` (one response,
 `terse._wire.assemble`), `Split` (one text, `terse._wire.split`) and `Answer` (one call)
 carry them as ``parts``; their string attributes (``reasoning``, ``text``/``answer``) are
-the same parts joined by kind. Tool calls (issue 16) get their own part type here, added
-to the `Part` union beside these two, so a response that calls a tool carries its calls in
-the same tuple: the strings are unchanged by it.
+the same parts joined by kind. A tool call gets its own part type, `ToolCallPart`, in the
+`Part` union beside these two, so a response that calls a tool carries its calls in the
+same tuple: the strings are unchanged by it (call markup is never in ``text``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._secrets import scrub
+
+if TYPE_CHECKING:
+    from .tools._calls import ToolCall
 
 __all__ = [
     "Answer",
@@ -29,6 +32,8 @@ __all__ = [
     "ServerInfo",
     "StreamEvent",
     "TextPart",
+    "ToolCallDelta",
+    "ToolCallPart",
     "Usage",
 ]
 
@@ -51,8 +56,15 @@ class TextPart:
     text: str
 
 
-Part = ReasoningPart | TextPart
-"""One typed piece of a response: `ReasoningPart` or `TextPart` (tool calls come next)."""
+@dataclass(frozen=True)
+class ToolCallPart:
+    """A tool call the model asked for (a validated `terse.ToolCall`), in the answer."""
+
+    call: ToolCall
+
+
+Part = ReasoningPart | TextPart | ToolCallPart
+"""One typed piece of a response: `ReasoningPart`, `TextPart` or `ToolCallPart`."""
 
 
 def parts_of(reasoning: str, text: str) -> tuple[Part, ...]:
@@ -238,7 +250,9 @@ class Answer(Generic[T]):
         value: The typed value (``str`` when no response model was asked for).
         text: The answer text, without any reasoning.
         reasoning: The model's reasoning (all of it, across a budget cut and conclusion).
-        finish_reason: The server's finish reason for the request that produced the answer.
+        finish_reason: The server's finish reason for the request that produced the answer;
+            ``"tool_calls"`` whenever `tool_calls` is not empty (also for calls the model
+            wrote inline, where the server said ``"stop"``).
         usage: Tokens summed over every request made, failed ones included.
         attempts: One record per request made.
         dialect: The server dialect terse spoke (``"vllm"``, ``"llamacpp"``, …).
@@ -248,7 +262,15 @@ class Answer(Generic[T]):
             empty (only with an explicit opt-in).
         parts: The response as typed parts in order: one `ReasoningPart` per request that
             reasoned (a budget cut's thought, then its conclusion's), then the `TextPart`
-            of the answer. ``reasoning`` and ``text`` are these parts joined by kind.
+            of the answer, then one `ToolCallPart` per tool call. ``reasoning`` and
+            ``text`` are these parts joined by kind.
+        tool_calls: The tool calls the model asked for, validated against the ``tools``
+            given (empty when it answered in text). ``finish_reason`` is then
+            ``"tool_calls"``; ``text`` holds any text written beside them, without markup.
+        reasoning_echo: What the dialect or model family requires on an assistant
+            tool-call message in the history: None (drop the reasoning, the default) or
+            the text to send as ``reasoning_content`` when there was no reasoning
+            (DeepSeek thinking mode: ``""``; Kimi: ``" "``). Read by `message`.
     """
 
     value: T
@@ -262,9 +284,31 @@ class Answer(Generic[T]):
     budget: BudgetReport | None = None
     salvaged: bool = False
     parts: tuple[Part, ...] = field(default=(), repr=False)
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning_echo: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_parts(self, self.parts, self.reasoning, self.text)
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The assistant message to append to the history for the next turn (OpenAI shape).
+
+        ``{"role": "assistant", "content": text, "tool_calls": [...]}``: each call as
+        ``{"id", "type": "function", "function": {"name", "arguments"}}`` with
+        ``arguments`` a JSON string and the ids of `tool_calls`; ``content`` is None when
+        the model wrote only calls. The reasoning is left out, except on a tool-call
+        message where the provider demands it back within the tool loop (DeepSeek thinking
+        mode, Kimi: ``reasoning_content``, verbatim; see `reasoning_echo`).
+        """
+        msg: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            if not self.text:
+                msg["content"] = None
+            msg["tool_calls"] = [c.to_openai() for c in self.tool_calls]
+            if self.reasoning_echo is not None:
+                msg["reasoning_content"] = self.reasoning or self.reasoning_echo
+        return msg
 
     def with_value(self, value: Any) -> Answer[Any]:
         """A copy with another value (used when a typed value is extracted)."""
@@ -344,6 +388,29 @@ class AnswerDelta(_TextEvent):
 
 
 @dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call, as it streams (for a UI that shows calls forming).
+
+    The first piece of a call has its ``name`` (and ``id`` when the server sent one);
+    the following ones carry ``arguments_delta`` only. Joined per ``index``, the pieces are
+    the call as written: the JSON arguments of a server-parsed (native) call, or the
+    markup of a call the model wrote inline. Nothing here is validated: the complete,
+    validated calls are on ``Final.answer.tool_calls``.
+
+    Attributes:
+        index: The call's position among the calls of the response (0, 1, …).
+        id: The call's id when the server sent it, else None.
+        name: The tool's name on the piece that starts the call, else None.
+        arguments_delta: The next piece of the call's text ("" on a start with none).
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments_delta: str = ""
+
+
+@dataclass(frozen=True)
 class NewAttempt:
     """The call starts over: everything streamed before this event is void.
 
@@ -374,4 +441,4 @@ class Final(Generic[T]):
     answer: Answer[T]
 
 
-StreamEvent = ReasoningDelta | AnswerDelta | NewAttempt | Final[Any]
+StreamEvent = ReasoningDelta | AnswerDelta | ToolCallDelta | NewAttempt | Final[Any]

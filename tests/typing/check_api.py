@@ -27,8 +27,13 @@ def sync_client(client: terse.Client) -> None:
     for part in client.ask("q").parts:
         if isinstance(part, terse.ReasoningPart):
             assert_type(part.text, str)
+        elif isinstance(part, terse.ToolCallPart):
+            assert_type(part.call, terse.ToolCall)
         else:
             assert_type(part, terse.TextPart)
+    answer = client.ask("q", tools=[{"type": "function", "function": {"name": "f"}}])
+    assert_type(answer.tool_calls, tuple[terse.ToolCall, ...])
+    assert_type(answer.message, dict[str, Any])
 
 
 async def async_client(client: terse.AsyncClient) -> None:

@@ -18,7 +18,6 @@ from .._core.retry import RetryPolicy
 from .._exceptions import UsageError
 from .._results import (
     Answer,
-    AnswerDelta,
     Attempt,
     Final,
     NewAttempt,
@@ -36,7 +35,7 @@ from .base import (
 from .clock import IDLE_TIMEOUT
 from .http import AsyncOpenAITransport
 from .streams import AsyncAnswerStream
-from .transport import AsyncTransport, Reader
+from .transport import AsyncTransport, Delta, Reader
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -239,7 +238,7 @@ class AsyncClient(_Base):
 
     async def _perform(
         self, call: Call, settings: Settings, box: list[Outcome]
-    ) -> AsyncGenerator[ReasoningDelta | AnswerDelta, None]:
+    ) -> AsyncGenerator[Delta, None]:
         asm = self._assembler(call, settings)
         # aclosing: leaving early closes the transport's response now, not at collection.
         async with aclosing(self._transport.send(call, Reader(asm, call, self._limits))) as got:

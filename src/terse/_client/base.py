@@ -17,6 +17,7 @@ from .._core.options import (
     check_seconds,
     check_timeout,
     check_tokens,
+    check_tools,
     request_fields,
 )
 from .._core.retry import DEFAULT_RETRY, RetryPolicy, check_max_retries, wait_retry_after
@@ -56,6 +57,7 @@ CALL_DEFAULTS: dict[str, Any] = {
     "repair_budget": "same",
     "salvage": False,
     "partial": False,
+    "tools": UNSET,
 }
 """What each of terse's own call options is when left out (UNSET: the client's default)."""
 
@@ -156,6 +158,8 @@ class _Base:
             raise UsageError(f"on_attempt must be callable, not {on_attempt!r}")
         self._on_attempt = on_attempt
         self._schema_hint = bool(schema_hint)
+        request = dict(request)
+        self._tools = check_tools(request.pop("tools", None))
         self._request = request_fields(request, extra_body, extra_names=_CLIENT_PARAMS)
         self._memo = Memo()
         if dialect is not None:
@@ -207,6 +211,7 @@ class _Base:
         max_retries, retry_policy = mine["max_retries"], mine["retry_policy"]
         deadline, max_total_tokens = mine["deadline"], mine["max_total_tokens"]
         repair_budget, salvage, partial = mine["repair_budget"], mine["salvage"], mine["partial"]
+        tools = self._tools if mine["tools"] is UNSET else check_tools(mine["tools"])
         extra_body = request.pop("extra_body", None)
         headers = check_mapping("extra_headers", request.pop("extra_headers", None))
         query = check_mapping("extra_query", request.pop("extra_query", None))
@@ -241,7 +246,7 @@ class _Base:
         return Settings(
             model=model,
             messages=_messages(prompt),
-            request={**self._request, **fields},
+            request={**self._request, **({"tools": tools[1]} if tools else {}), **fields},
             stop=stop,
             wait=policy.wait or self._policy.wait or wait_retry_after(),
             retry=policy.retry or self._policy.retry or DEFAULT_RETRY,
@@ -262,6 +267,7 @@ class _Base:
             partial=partial,
             schema_hint=self._schema_hint,
             on_attempt=self._on_attempt,
+            tools=tools[0] if tools else None,
         )
 
     def _flow(self, settings: Settings) -> Any:
@@ -313,6 +319,8 @@ class _Base:
             prefill=call.prefill,
             prompt_estimate=_prompt_counter(messages),
             limits=self._limits,
+            tools=settings.tools if settings is not None else None,
+            seed=str(len(messages)),
         )
 
 

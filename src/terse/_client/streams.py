@@ -66,8 +66,9 @@ class AnswerStream(Generic[T]):
     """What `Client.stream` returns: a context manager and iterator of events.
 
     Iterating yields `ReasoningDelta` and `AnswerDelta` pieces as they arrive (no
-    reasoning ever appears in an `AnswerDelta`), a `NewAttempt` whenever the call starts
-    over (what was shown before it is void), then one `Final` holding the `Answer`.
+    reasoning ever appears in an `AnswerDelta`), `ToolCallDelta` pieces of tool calls as
+    they form (with ``tools=``), a `NewAttempt` whenever the call starts over (what was
+    shown before it is void), then one `Final` holding the `Answer`.
     ``text`` and ``reasoning`` hold what the current attempt has streamed so far.
     Leaving the ``with`` block early closes the HTTP stream, which stops generation on
     servers that notice disconnects.

@@ -25,7 +25,6 @@ from .._core.retry import RetryPolicy
 from .._exceptions import UsageError
 from .._results import (
     Answer,
-    AnswerDelta,
     Attempt,
     Final,
     NewAttempt,
@@ -43,7 +42,7 @@ from .base import (
 from .clock import IDLE_TIMEOUT
 from .http import OpenAITransport
 from .streams import AnswerStream, _final_answer
-from .transport import Reader, Transport
+from .transport import Delta, Reader, Transport
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -283,9 +282,7 @@ class Client(_Base):
                 yield from self._perform(op, settings, box)
                 result = box[0]
 
-    def _perform(
-        self, call: Call, settings: Settings, box: list[Outcome]
-    ) -> Iterator[ReasoningDelta | AnswerDelta]:
+    def _perform(self, call: Call, settings: Settings, box: list[Outcome]) -> Iterator[Delta]:
         asm = self._assembler(call, settings)
         yield from self._transport.send(call, Reader(asm, call, self._limits))
         yield from asm.flush()

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._core.flow import Call, aux_until
 from .._exceptions import ResponseTooLarge, TerseError
-from .._results import AnswerDelta, ReasoningDelta, Usage
+from .._results import AnswerDelta, ReasoningDelta, ToolCallDelta, Usage
 from .._wire.assemble import Assembler, Outcome, server_error
 from .._wire.sse import Limits, parse_json
 from .clock import expiry_error
@@ -58,7 +58,7 @@ __all__ = [
     "sse",
 ]
 
-Delta = ReasoningDelta | AnswerDelta
+Delta = ReasoningDelta | AnswerDelta | ToolCallDelta
 """An event a response produces while it streams."""
 
 _NONE: tuple[Delta, ...] = ()

@@ -157,9 +157,10 @@ class Conclude(OnExceed):
         for method in run.dialect.conclude:
             template: str | None = None
             if method.needs_template:
-                tpl = yield from run.call(
-                    Call("apply-template", {"messages": messages}, purpose="conclude")
-                )
+                # The tools are rendered into the prompt too: the conclusion may be a call.
+                tools = run.s.request.get("tools")
+                render = {"messages": messages, **({"tools": tools} if tools else {})}
+                tpl = yield from run.call(Call("apply-template", render, purpose="conclude"))
                 prompt = tpl.body.get("prompt") if isinstance(tpl.body, Mapping) else None
                 if tpl.error is not None or not isinstance(prompt, str):
                     last = tpl

@@ -34,10 +34,11 @@ from .._exceptions import (
 from .._results import Answer, BudgetReport, NewAttempt
 from .._server.probe import PROBE_TIMEOUT, probe_flow
 from .._wire.assemble import Outcome
+from ..tools._calls import ToolCallError
 from .budget import Budget
 from .exceed import on_exceed_policy, repair_policy
 from .ops import Call, Op, Sleep, aux_until
-from .retry import RetryState, reask_messages
+from .retry import RetryState, reask_messages, tool_reask_messages
 from .run import DEFAULT_MAX_TOKENS, Memo, Run, Settings, outcome_name_of
 
 __all__ = [
@@ -122,8 +123,10 @@ class _Flow(Run):
                 if not state.ask(s.retry):
                     raise
                 if state.ask(s.stop):
-                    if state.attempt_number == 1:
-                        raise  # no retry was allowed: the failure itself is the answer
+                    if state.attempt_number == 1 or isinstance(exc, ToolCallError):
+                        # No retry was allowed (the failure itself is the answer), or the
+                        # re-asks could not fix a tool call: say which call and why.
+                        raise
                     raise self.exhausted("attempts", exc) from exc
                 delay = float(state.ask(s.wait))
                 if self.deadline_at is not None and self.clock() + delay >= self.deadline_at:
@@ -140,6 +143,13 @@ class _Flow(Run):
                     messages = reask_messages(base, exc)
                     purpose = "reask"
                     budget, thinking_off = repair.apply(budget, thinking_off)
+                elif isinstance(exc, ToolCallError):
+                    messages = tool_reask_messages(base, exc)
+                    purpose = "reask"
+                    budget, thinking_off = repair.apply(budget, thinking_off)
+                    if exc.finish_reason == "length" and budget is not None:
+                        # A call cut by terse's answer allowance: give the re-ask twice as much.
+                        answer_tokens = (answer_tokens or budget.answer_tokens) * 2
                 elif isinstance(exc, AnswerTruncated):
                     current = answer_tokens or (budget.answer_tokens if budget else 2048)
                     answer_tokens = current * 2

@@ -27,7 +27,7 @@ import difflib
 import inspect
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import openai
@@ -85,7 +85,6 @@ class CreateFields(TypedDict, total=False):
     stream_options: Any
     temperature: Any
     tool_choice: Any
-    tools: Any
     top_logprobs: Any
     top_p: Any
     user: Any
@@ -114,6 +113,7 @@ class TerseOptions(TypedDict, total=False):
     repair_budget: int | Budget | str | None
     salvage: bool
     partial: bool
+    tools: Sequence[Any] | None
 
 
 class CallOptions(CreateFields, RequestOptions, TerseOptions, total=False):
@@ -136,6 +136,10 @@ class CallOptions(CreateFields, RequestOptions, TerseOptions, total=False):
     - ``salvage``: take the value from the reasoning when the answer has none (default
       False).
     - ``partial``: accept a partial value where the target allows one (default False).
+    - ``tools``: the tools the model may call: OpenAI tool dicts, plain functions
+      (schema from the signature and docstring), pydantic models, or `terse.tools.ToolSpec`
+      (default: the client's). Sent upstream in OpenAI's shape on every dialect; the
+      calls come back validated on `Answer.tool_calls`. ``tool_choice`` passes through.
 
     openai's: the fields of ``chat.completions.create`` (`CreateFields`: ``temperature``,
     ``stop``, ``max_tokens``, …) and its request options ``extra_body``,
@@ -329,6 +333,33 @@ def check_tokens(value: Any, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise UsageError(f"{name} must be an int > 0 or None, not {value!r}")
     return value
+
+
+def check_tools(value: Any) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """``tools=``: the tools by name (`terse.tools.ToolSpec`) and as sent, or None for none.
+
+    Each item is an OpenAI tool dict (sent as given), a function, a pydantic model or a
+    `ToolSpec` (sent in OpenAI's shape); a tool terse cannot read, or two tools with one
+    name, is a `UsageError` before any request.
+    """
+    if value is None or _omitted(value):
+        return None
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise UsageError(f"tools must be a list of tools, not {value!r}")
+    from ..tools._schema import tool_spec, tool_specs
+
+    items = list(value)
+    try:
+        specs = tool_specs(items)
+        sent = [dict(t) if isinstance(t, Mapping) else tool_spec(t).to_openai() for t in items]
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"tools: {exc}") from exc
+    if not specs:
+        return None
+    _check_fields({"tools": sent})
+    return specs, sent
 
 
 def check_response_model(value: Any) -> None:

@@ -37,6 +37,7 @@ from .._exceptions import (
     TransportError,
     UsageError,
 )
+from ..tools._calls import ToolCallError
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -48,6 +49,7 @@ __all__ = [
     "retry_if_no_answer",
     "retry_if_transport",
     "retry_if_truncated",
+    "tool_reask_messages",
     "wait_retry_after",
 ]
 
@@ -66,8 +68,9 @@ retry_if_transport = retry_if_exception(_transport)
 """Retry 408/409/429/5xx responses, refused or reset connections, timeouts, dropped or
 malformed streams. Never other 4xx: the same request would fail the same way."""
 
-retry_if_invalid = retry_if_exception(lambda e: isinstance(e, ExtractionError))
-"""Retry (as a re-ask with feedback) when the answer did not validate as the requested type."""
+retry_if_invalid = retry_if_exception(lambda e: isinstance(e, (ExtractionError, ToolCallError)))
+"""Retry (as a re-ask with feedback) when the answer did not validate as the requested type,
+or a tool call cannot be executed (unknown tool, invalid arguments, cut by the token limit)."""
 
 retry_if_truncated = retry_if_exception(
     lambda e: isinstance(e, (AnswerTruncated, ThinkingTruncated))
@@ -223,6 +226,27 @@ def reask_messages(
     if error.text.strip():
         out.append({"role": "assistant", "content": error.text})
     out.append({"role": "user", "content": error.feedback()})
+    return out
+
+
+def tool_reask_messages(
+    messages: Sequence[Mapping[str, Any]], error: ToolCallError
+) -> list[dict[str, Any]]:
+    """The original messages, the failed answer's text (never its reasoning), and feedback.
+
+    The failed calls are described in the feedback (name, what is wrong, the arguments as
+    written, shortened), not replayed as ``tool_calls``: a call with no tool result after
+    it is a history some servers refuse.
+    """
+    out = [dict(m) for m in messages]
+    if error.text.strip():
+        out.append({"role": "assistant", "content": error.text})
+    lines = [error.feedback()]
+    for p in error.problems[:5]:
+        if p.raw:
+            raw = p.raw if len(p.raw) <= 300 else p.raw[:300] + "…"
+            lines.append(f"(call {p.index} was written as: {raw})")
+    out.append({"role": "user", "content": "\n".join(lines)})
     return out
 
 

@@ -26,9 +26,11 @@ from .._exceptions import (
     TransportError,
 )
 from .._results import Answer, Attempt, BudgetReport, ServerInfo, Usage
-from .._server.dialects import GENERIC, Dialect, ModelFamily, dialect_named
+from .._server.dialects import GENERIC, Dialect, ModelFamily, dialect_named, reasoning_echo
 from .._wire.assemble import Limit, Outcome
 from .._wire.split import Split
+from ..tools._calls import ToolCallError
+from ..tools._schema import ToolSpec
 from .budget import NATIVE_SLACK, Budget
 from .exceed import on_exceed_policy
 from .ops import Call, Op
@@ -92,24 +94,14 @@ class Settings:
     partial: bool = False
     schema_hint: bool = True
     on_attempt: Callable[[Attempt], None] | None = None
+    tools: Mapping[str, ToolSpec] | None = None
 
 
 def outcome_name(out: Outcome) -> str:
     err = out.error
     if err is None:
         return "budget" if out.cut else "ok"
-    names = {
-        ThinkingTruncated: "thinking_truncated",
-        AnswerTruncated: "answer_truncated",
-        ExtractionError: "invalid",
-        ServerError: "server",
-    }
-    for cls, name in names.items():
-        if isinstance(err, cls):
-            return name
-    if isinstance(err, TransportError):
-        return "transport"
-    return "no_answer"
+    return outcome_name_of(err)
 
 
 class Run:
@@ -287,7 +279,8 @@ class Run:
         reasoning = "".join(self.reasoning)
         value: Any = out.text
         salvaged = False
-        if s.response_model is not None and s.response_model is not str:
+        wants_value = s.response_model is not None and s.response_model is not str
+        if wants_value and not out.tool_calls:  # a tool call is the answer: nothing to extract
             from .._extract.extract import extract_details
 
             try:
@@ -314,6 +307,8 @@ class Run:
             budget=report,
             salvaged=salvaged,
             parts=out.call_parts(self.reasoning),
+            tool_calls=out.tool_calls,
+            reasoning_echo=reasoning_echo(self.dialect, s.family),
         )
 
     # -- after the budget ------------------------------------------------------------------
@@ -354,6 +349,7 @@ def outcome_name_of(exc: BaseException) -> str:
         ThinkingTruncated: "thinking_truncated",
         AnswerTruncated: "answer_truncated",
         ExtractionError: "invalid",
+        ToolCallError: "invalid",
         ServerError: "server",
         TransportError: "transport",
     }

@@ -39,6 +39,7 @@ __all__ = [
     "dialect_named",
     "dialect_owning",
     "family_for",
+    "reasoning_echo",
 ]
 
 
@@ -88,6 +89,10 @@ class Dialect:
         url_hints: Base-URL hints: a host suffix, or ``":port"``.
         response_hints: Signals in a response body or stream chunk, as ``(where, key,
             value)`` with ``where`` ``"top"`` or ``"usage"`` and value None for "present".
+        reasoning_echo: The history rule of tool loops on this server: None (reasoning is
+            dropped from assistant messages sent back), or the server demands
+            ``reasoning_content`` on every assistant tool-call message of the current user
+            turn (HTTP 400 without it), and this is what to send when there was none.
     """
 
     name: str
@@ -101,6 +106,7 @@ class Dialect:
     owned_by: str | None = None
     url_hints: tuple[str, ...] = ()
     response_hints: tuple[tuple[Where, str, str | None], ...] = ()
+    reasoning_echo: str | None = None
 
 
 _QWEN_OFF: Mapping[str, Any] = {
@@ -136,6 +142,7 @@ DIALECTS: tuple[Dialect, ...] = (
         owned_by="deepseek",
         url_hints=("api.deepseek.com",),
         response_hints=(("usage", "prompt_cache_hit_tokens", None),),
+        reasoning_echo="",  # thinking mode + tools: 400 without reasoning_content
     ),
     Dialect(
         "sglang",
@@ -260,12 +267,16 @@ class ModelFamily:
         can_disable: Whether thinking can be switched off at all.
         leaked_prefixes: Channel words some providers leave at the start of the answer
             (gpt-oss: ``final``), removed when they run straight into the answer.
+        reasoning_echo: As `Dialect.reasoning_echo`, for the model wherever it runs
+            (its chat template or API rejects a tool loop without the reasoning); None
+            leaves it to the dialect.
     """
 
     name: str
     patterns: tuple[str, ...]
     can_disable: bool = True
     leaked_prefixes: tuple[str, ...] = ()
+    reasoning_echo: str | None = None
 
 
 MODEL_FAMILIES: tuple[ModelFamily, ...] = (
@@ -273,7 +284,18 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
     ModelFamily("qwen3-thinking-2507", ("thinking-2507",), can_disable=False),
     ModelFamily("qwen3-instruct-2507", ("instruct-2507",), can_disable=False),
     ModelFamily("magistral", ("magistral",), can_disable=False),
+    # History rules of tool loops (shared/reference/tools.md §4): these reject an assistant
+    # tool-call message without its reasoning within the user turn. Kimi refuses "".
+    ModelFamily("kimi-k2", ("kimi-k2",), reasoning_echo=" "),
+    ModelFamily("deepseek-v3.2", ("deepseek-v3.2", "deepseek-v4"), reasoning_echo=""),
 )
+
+
+def reasoning_echo(dialect: Dialect, family: ModelFamily | None) -> str | None:
+    """The history rule of a tool loop: the family's, else the dialect's (see `Dialect`)."""
+    if family is not None and family.reasoning_echo is not None:
+        return family.reasoning_echo
+    return dialect.reasoning_echo
 
 
 def family_for(model: str) -> ModelFamily | None:

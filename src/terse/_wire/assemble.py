@@ -20,26 +20,48 @@ The assembler directs small pieces, each in its own module:
 - `terse._wire.accumulate.Accumulator`: the text kept, as typed parts, within `Limits`;
 - `terse._wire.guard.BudgetGuard`: token counts and the thinking-budget cut;
 - `terse._wire.usage.build_usage` and `terse._wire.verdict.classify`: the result.
+
+Tool calls (the pure core is `terse.tools`): the reader hands server-parsed calls to a
+`terse.tools.NativeAccumulator` (stream deltas) or `normalize_tool_calls` (a whole
+message); when the request offered ``tools``, the answer text also runs through a
+`terse.tools.ToolCallStream`, which takes inline calls out of it (the draft-vs-real rule:
+calls are read in the answer only; reasoning left unclosed by a well-formed call is
+ended by it). Both stream as `ToolCallDelta` events; the validated calls go on
+`Outcome.tool_calls` (and as `ToolCallPart`s), unusable ones make `ToolCallError`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import TerseError
+from .._exceptions import NoAnswer, TerseError
 from .._results import (
     AnswerDelta,
     Part,
     ReasoningDelta,
+    ReasoningPart,
     TextPart,
+    ToolCallDelta,
+    ToolCallPart,
     Usage,
     call_parts,
     check_parts,
 )
 from .._server.dialects import Dialect, ModelFamily
+from ..tools._calls import ParsedCalls, ToolCall, ToolCallError, ToolProblem
+from ..tools._native import NativeAccumulator, normalize_tool_calls
+from ..tools._parse import (
+    CallDelta,
+    CallStarted,
+    TextDelta,
+    ToolCallStream,
+    parse_output,
+    parse_tool_calls,
+)
+from ..tools._schema import ToolSpec
 from .accumulate import Accumulator
 from .filters import LeakFilter, Prefill, _CloseDrop
 from .guard import BudgetGuard, Limit
@@ -52,7 +74,10 @@ from .verdict import server_error
 
 __all__ = ["Assembler", "Limit", "Outcome", "build_usage", "server_error"]
 
-Events = list[ReasoningDelta | AnswerDelta]
+Events = list[ReasoningDelta | AnswerDelta | ToolCallDelta]
+
+_H_STARTS = ("<|channel|>", "<|start|>", "to=", "<|constrain|>", "<|message|>")
+"""How raw gpt-oss harmony starts (as `terse.tools.ToolCallStream` detects it)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +87,8 @@ class Outcome:
     ``error`` is None for a usable answer; otherwise the `TerseError` that explains why
     there is none. ``cut`` is True when terse stopped reading at the thinking budget.
     ``parts`` is the response as typed parts in the order they came; ``reasoning`` and
-    ``text`` are those parts joined by kind.
+    ``text`` are those parts joined by kind. ``tool_calls`` are the validated calls
+    (server-parsed first, then inline ones), also in ``parts`` as `ToolCallPart`s.
     """
 
     reasoning: str
@@ -77,6 +103,7 @@ class Outcome:
     body: Any = None
     close_only: bool = False
     parts: tuple[Part, ...] = field(default=(), repr=False)
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def __post_init__(self) -> None:
         check_parts(self, self.parts, self.reasoning, self.text)
@@ -107,6 +134,10 @@ class Assembler:
             server does not report them.
         clock: A monotonic clock (injectable for tests).
         limits: Sizes past which the response is refused (`ResponseTooLarge`).
+        tools: The tools the request offered (by name), or None: then only server-parsed
+            calls are read, unvalidated, and the answer text is left as it is.
+        seed: Mixed into the ids generated for calls that came without one (unique per
+            request in a conversation, so ids in a history never repeat).
     """
 
     def __init__(
@@ -123,6 +154,8 @@ class Assembler:
         prompt_estimate: Callable[[], int] = lambda: 0,
         clock: Callable[[], float] = time.monotonic,
         limits: Limits = DEFAULT_LIMITS,
+        tools: Mapping[str, ToolSpec] | None = None,
+        seed: str = "",
     ) -> None:
         # What the request was: fixed for the response.
         self._dialect = dialect
@@ -133,8 +166,25 @@ class Assembler:
         self._prefilled_request = bool(prefill)
         self._prompt_estimate = prompt_estimate
         # The pieces.
-        self._reader = reader = ChunkReader(self._take, self._with_partial, limits.line)
+        self._reader = reader = ChunkReader(
+            self._take, self._with_partial, limits.line, self._take_calls
+        )
+        self._tools = tools
+        self._seed = seed
+        self._native: NativeAccumulator | None = None
+        self._native_whole: list[Any] = []
+        self._inline = (
+            ToolCallStream(tools, seed=seed, _splitter=False) if tools is not None else None
+        )
+        self._calls: ParsedCalls | None = None  # the calls, once the response ended
+        # Raw gpt-oss harmony in ``content`` (a server with no harmony parser) is read whole
+        # by the tools core: kept while it may be harmony ([] undecided), dropped once not.
+        self._harmony: list[str] | None = [] if tools is not None and not answer_only else None
+        self._is_harmony = False
+        self._trailing: ToolCall | None = None  # a call drafted last in closed reasoning
+        self._inline_text: str | None = None  # the answer outside inline calls
         self._text = Accumulator(limits, reader.fail)
+        self._answer_limit = limits.answer
         self._guard = BudgetGuard(limit, clock, dialect.token_per_chunk)
         self._prefill = Prefill(prefill) if prefill else None
         self._drop = _CloseDrop() if answer_only else None
@@ -219,6 +269,7 @@ class Assembler:
             # off) files the whole answer as reasoning: it is the answer.
             text, reasoning, closed = reasoning.strip(), "", True
             parts = [TextPart(text)]
+            self._inline_text = None  # (calls in it are not read: thinking was off)
         usage = build_usage(
             reader.usage,
             dialect=self._dialect,
@@ -227,8 +278,29 @@ class Assembler:
             prompt_estimate=self._prompt_estimate,
             method=guard.counter.method,
         )
+        got = self._calls
+        tool_calls: tuple[ToolCall, ...] = ()
+        if got is not None:
+            tool_calls = got.calls
+            if got.reasoning is not None:  # a call ended the open reasoning
+                reasoning, closed = got.reasoning, True
+            if self._inline_text is not None:
+                text = self._inline_text
+            if got.reasoning is not None or self._inline_text is not None or tool_calls:
+                parts = [p for p in parts if type(p) is ReasoningPart]
+                if got.reasoning is not None:
+                    parts = [ReasoningPart(reasoning)] if reasoning else []
+                if text:
+                    parts.append(TextPart(text))
+                parts.extend(ToolCallPart(c) for c in tool_calls)
         error = reader.error
-        if error is None and not guard.cut:
+        if error is None and not guard.cut and got is not None and got.problems:
+            error = ToolCallError.from_problems(
+                got.problems, text=text, reasoning=reasoning, finish_reason=reader.finish
+            )
+        elif error is None and not guard.cut and tool_calls:
+            error = None  # calls are the answer, with or without text
+        elif error is None and not guard.cut:
             untagged = (
                 self._splitter is not None
                 and self._splitter.format is None
@@ -236,11 +308,21 @@ class Assembler:
                 and self._thinking_open is None
             )
             error = _classify(text, reasoning, closed, reader.finish, self._answer_only, untagged)
+            draft = self._trailing
+            if isinstance(error, NoAnswer) and draft is not None:
+                error = NoAnswer(
+                    f"{error}; its last reasoning drafted a call to {draft.name} "
+                    f"({draft.raw_arguments[:200]}) that was not made after the reasoning "
+                    "closed: a rehearsal, not executed",
+                    text=text,
+                    reasoning=reasoning,
+                    finish_reason=reader.finish,
+                )
         return Outcome(
             reasoning=reasoning,
             text=text,
             closed=closed,
-            finish_reason=reader.finish,
+            finish_reason="tool_calls" if tool_calls and error is None else reader.finish,
             usage=usage,
             reasoning_tokens=usage.reasoning_tokens,
             cut=guard.cut,
@@ -248,6 +330,7 @@ class Assembler:
             dialect_hint=reader.hint,
             close_only=self._splitter is not None and self._splitter.close_only,
             parts=tuple(parts),
+            tool_calls=tool_calls,
         )
 
     # -- internals -------------------------------------------------------------------------
@@ -267,6 +350,8 @@ class Assembler:
                 events.append(ReasoningDelta(reasoning))
                 self._guard.count(reasoning)
         if content:
+            if self._harmony is not None:
+                self._watch_harmony(content)
             prefill = self._prefill
             if prefill is not None:
                 content = prefill.take(content)
@@ -337,7 +422,132 @@ class Assembler:
             if not text:
                 return
         self._text.keep_answer(text)
-        events.append(AnswerDelta(text))
+        inline = self._inline
+        if inline is None:
+            events.append(AnswerDelta(text))
+            return
+        self._inline_events(inline.feed(text), events)
+
+    def _inline_events(self, got: list[Any], events: Events) -> None:
+        """The events of the inline-call reader: text outside calls, calls forming."""
+        for e in got:
+            if type(e) is TextDelta:
+                events.append(AnswerDelta(e.text))
+            elif type(e) is CallStarted:
+                events.append(ToolCallDelta(self._index(e.index), None, e.name, ""))
+            elif type(e) is CallDelta:
+                events.append(ToolCallDelta(self._index(e.index), None, None, e.text))
+
+    def _index(self, inline_index: int) -> int:
+        """An inline call's index among all calls: after the server-parsed ones."""
+        native = self._native
+        return inline_index + (len(native) if native is not None else 0)
+
+    def _watch_harmony(self, content: str) -> None:
+        kept = self._harmony
+        assert kept is not None
+        kept.append(content)
+        if self._is_harmony:
+            return
+        head = "".join(kept).lstrip()
+        if head.startswith(_H_STARTS):
+            self._is_harmony = True
+        elif head and not any(s.startswith(head) for s in _H_STARTS):
+            self._harmony = None  # not harmony: nothing more to keep
+
+    def _take_calls(self, calls: list[Any], whole: bool) -> Events:
+        """Server-parsed calls: a whole message's list, or one chunk's deltas."""
+        if whole:
+            self._native_whole.extend(calls)
+            return []
+        native = self._native
+        if native is None:
+            native = self._native = NativeAccumulator()
+        events: Events = []
+        kept = self._text
+        for e in native.add(calls):
+            if isinstance(e, CallStarted):
+                cid = native.call_id(e.index)
+                events.append(ToolCallDelta(e.index, cid, e.name, ""))
+            else:
+                kept.a_size += len(e.text)  # streamed arguments count toward Limits.answer
+                events.append(ToolCallDelta(e.index, None, None, e.text))
+        if kept.a_size > self._answer_limit:
+            kept.too_large("answer")
+        return events
+
+    def _finish_calls(self, events: Events) -> None:
+        """The response ended: read its calls (native, inline, ending open reasoning)."""
+        finish = self._reader.finish
+        calls: list[ToolCall] = []
+        problems: list[ToolProblem] = []
+        native: ParsedCalls | None = None
+        if self._native is not None:
+            native = self._native.finish(self._tools, finish_reason=finish, seed=self._seed)
+        elif self._native_whole:
+            native = normalize_tool_calls(
+                self._native_whole, self._tools, finish_reason=finish, seed=self._seed
+            )
+        if native is not None:
+            calls.extend(native.calls)
+            problems.extend(native.problems)
+        text: str | None = None
+        reasoning: str | None = None
+        inline = self._inline
+        if self._is_harmony and self._harmony is not None and not self._guard.cut:
+            assert inline is not None
+            inline.finish(finish)
+            got = parse_output(
+                "".join(self._harmony), self._tools, finish_reason=finish, seed=self._seed
+            )
+            text, reasoning = got.text, got.reasoning or ""
+            calls.extend(got.calls)
+            problems.extend(got.problems)
+            for i, c in enumerate(got.calls):
+                events.append(ToolCallDelta(self._index(i), c.id, c.name, c.raw_arguments))
+        elif inline is not None and not self._guard.cut:
+            self._inline_events(inline.finish(finish), events)
+            got = inline.result()
+            text = got.text
+            calls.extend(got.calls)
+            problems.extend(got.problems)
+            if not calls and not problems and not text and not self._closed():
+                # The reasoning never closed: a well-formed call at its end closes it.
+                kept = self._text.reasoning()
+                ended = parse_tool_calls(
+                    "",
+                    self._tools,
+                    reasoning=kept,
+                    closed=False,
+                    finish_reason=finish,
+                    seed=self._seed,
+                )
+                if ended.calls or ended.problems:
+                    reasoning = ended.reasoning or ""
+                    calls.extend(ended.calls)
+                    problems.extend(ended.problems)
+                    for i, c in enumerate(ended.calls):
+                        events.append(ToolCallDelta(self._index(i), c.id, c.name, c.raw_arguments))
+            elif not calls and not problems and not text and self._text.reasoning().strip():
+                # Closed reasoning and nothing after it: a call that ended it is a draft
+                # (tools.md §2 case C), never executed; named in the NoAnswer.
+                drafted = parse_tool_calls(
+                    "", self._tools, reasoning=self._text.reasoning(), closed=True
+                )
+                self._trailing = drafted.trailing_draft
+        self._calls = ParsedCalls(
+            calls=tuple(calls),
+            text=text if text is not None else "",
+            reasoning=reasoning,
+            errors=tuple(p for p in problems if p.kind != "truncated"),
+            truncated=tuple(p for p in problems if p.kind == "truncated"),
+        )
+        self._inline_text = text
+
+    def _closed(self) -> bool:
+        if self._splitter is not None:
+            return self._splitter.closed
+        return not self._thinking_cut
 
     def _cut_inside_opened_thinking(self) -> bool:
         """Undecided text cut by the token limit, from a server known to open thinking."""
@@ -363,6 +573,7 @@ class Assembler:
             self._prefill = None
             self._take_content(content, events)
         if (guard.cut or self._cut_inside_opened_thinking()) and kept.undecided:
+            # (No calls are read from thinking cut at the budget: it is concluded.)
             # Cut at the budget (or by the token limit, on a server seen writing close-only
             # output) while the text had no tag yet: it was thinking that the template
             # opened; treat it as reasoning (it is concluded or reported, never answered).
@@ -388,5 +599,10 @@ class Assembler:
             rest = self._leak.flush()
             if rest:
                 kept.keep_answer(rest, check=False)
-                events.append(AnswerDelta(rest))
+                if self._inline is not None:
+                    self._inline_events(self._inline.feed(rest), events)
+                else:
+                    events.append(AnswerDelta(rest))
+        if self._inline is not None or self._native is not None or self._native_whole:
+            self._finish_calls(events)
         return events

@@ -4,9 +4,11 @@ A `ChunkReader` frames a stream's bytes into SSE events (`terse._wire.sse.SSEDec
 parses each event's JSON, and reads the first choice of every response shape terse
 knows — chat (``delta``/``message``), completions (``text``) and llama.cpp's native
 ``/completion`` — into a reasoning string (whichever field carries it) and a content
-string, which it hands to its ``take`` callback. It keeps what the response says about
-itself: the finish reason, the server's usage, a dialect hint, an error, and whether the
-response is done (``[DONE]``, an error, or a whole body).
+string, which it hands to its ``take`` callback, and the server-parsed tool calls
+(``message.tool_calls``, streamed ``delta.tool_calls``, the legacy ``function_call``),
+which it hands as they are to its ``calls`` callback. It keeps what the response says
+about itself: the finish reason, the server's usage, a dialect hint, the response id, an
+error, and whether the response is done (``[DONE]``, an error, or a whole body).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._exceptions import ProtocolError, TerseError
-from .._results import AnswerDelta, ReasoningDelta
+from .._results import AnswerDelta, ReasoningDelta, ToolCallDelta
 from .._server.dialects import detect_from_response
 from .sse import SSEDecoder, parse_json
 from .usage import _int
@@ -26,7 +28,9 @@ __all__ = ["ChunkReader"]
 
 _REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
 
-Events = list[ReasoningDelta | AnswerDelta]
+Events = list[ReasoningDelta | AnswerDelta | ToolCallDelta]
+Calls = Callable[[list[Any], bool], Events]
+"""Takes one choice's ``tool_calls`` list, and whether it is a whole message (not a delta)."""
 
 
 class ChunkReader:
@@ -38,9 +42,11 @@ class ChunkReader:
         partial: Gives an error of the decoder (a line past `Limits.line`) the text kept
             so far.
         line_limit: The longest SSE line accepted (`Limits.line`).
+        calls: Called with each choice's ``tool_calls`` (None: they are ignored).
     """
 
     __slots__ = (
+        "_calls",
         "_decoder",
         "_line_limit",
         "_partial",
@@ -50,6 +56,7 @@ class ChunkReader:
         "error",
         "finish",
         "hint",
+        "response_id",
         "usage",
         "whole",
     )
@@ -59,8 +66,10 @@ class ChunkReader:
         take: Callable[[str, str], Events],
         partial: Callable[[TerseError], TerseError],
         line_limit: int,
+        calls: Calls | None = None,
     ) -> None:
         self._take = take
+        self._calls = calls
         self._partial = partial
         self._line_limit = line_limit
         self._decoder: SSEDecoder | None = None
@@ -70,6 +79,7 @@ class ChunkReader:
         self.finish: str | None = None
         self.usage: Mapping[str, Any] | None = None
         self.hint: str | None = None
+        self.response_id: str | None = None
         self.whole = False  # one body: chunks say nothing about token counts
 
     def fail(self, error: TerseError) -> None:
@@ -199,12 +209,17 @@ class ChunkReader:
             return []
         if self.hint is None and (not self._seen_chunk or "usage" in obj or "timings" in obj):
             self.hint = detect_from_response(obj)
+        if not self._seen_chunk:
+            rid = obj.get("id")
+            self.response_id = rid if type(rid) is str else None
         self._seen_chunk = True
         usage = obj.get("usage")
         if usage and isinstance(usage, Mapping):
             self.usage = usage
         reasoning = ""
         content: Any = None
+        calls: Any = None
+        message = False
         if choices and type(choices) is list:
             choice = choices[0]
             if not isinstance(choice, Mapping):
@@ -212,9 +227,13 @@ class ChunkReader:
             delta = choice.get("delta")
             if delta is None:
                 delta = choice.get("message")
+                message = True
             if isinstance(delta, Mapping):
                 content = delta.get("content")
                 reasoning = _reasoning_of(delta)
+                calls = delta.get("tool_calls")
+                if not calls and isinstance(delta.get("function_call"), Mapping):
+                    calls = [{"function": delta["function_call"]}]
             if content is None:
                 content = choice.get("text")
             finish = choice.get("finish_reason")
@@ -226,6 +245,10 @@ class ChunkReader:
                 self.finish = "length" if obj.get("stopped_limit") else "stop"
         else:
             return []
+        if calls and type(calls) is list and self._calls is not None:
+            out = self._take(reasoning, content if type(content) is str else "")
+            out.extend(self._calls(calls, message))
+            return out
         if not reasoning and not content:
             return []
         return self._take(reasoning, content if type(content) is str else "")

@@ -37,11 +37,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from .._exceptions import WrongType
-from .._results import Part, check_parts
+from .._exceptions import UsageError, WrongType
+from .._results import Part, ReasoningPart, TextPart, ToolCallPart, check_parts
 from .formats import ThinkFormat
 from .splitter import _DONE, Delta, Splitter
+
+if TYPE_CHECKING:
+    from ..tools._calls import ToolCall, ToolProblem
 
 __all__ = ["Delta", "Split", "Splitter", "split", "strip"]
 
@@ -57,7 +61,13 @@ class Split:
             was thinking); the answer is then empty.
         format: Name of the think format found, or None when there was no thinking.
         parts: The output as typed parts: a `ReasoningPart`, then a `TextPart` for the
-            answer (each left out when empty); ``reasoning`` and ``answer`` are their texts.
+            answer (each left out when empty), then a `ToolCallPart` per tool call;
+            ``reasoning`` and ``answer`` are their texts.
+        tool_calls: With ``tools=``: the calls in the answer region, validated against
+            the tools (never a rehearsal from closed reasoning). Empty otherwise.
+        tool_problems: With ``tools=``: calls that cannot be executed (unknown tool,
+            invalid arguments, cut before their end, malformed), as
+            `terse.tools.ToolProblem` records. Their markup is not in ``answer`` either.
     """
 
     reasoning: str
@@ -65,6 +75,8 @@ class Split:
     closed: bool
     format: str | None = None
     parts: tuple[Part, ...] = field(default=(), repr=False)
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_problems: tuple[ToolProblem, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         check_parts(self, self.parts, self.reasoning, self.answer)
@@ -75,12 +87,21 @@ def split(
     *,
     thinking_open: bool | None = None,
     formats: Iterable[str | ThinkFormat] | None = None,
+    tools: Iterable[Any] | None = None,
 ) -> Split:
-    """Separate a model output into reasoning and answer.
+    """Separate a model output into reasoning and answer (and tool calls, given ``tools``).
+
+    With ``tools`` (OpenAI tool dicts, functions or pydantic models), tool calls written
+    inline in the answer region are parsed out, their format detected (Hermes/Qwen
+    ``<tool_call>``, Qwen3-Coder XML, DeepSeek, Mistral, Kimi, GLM, gpt-oss, …):
+    `Split.tool_calls` holds them, validated, and `Split.answer` is the text outside
+    them (segments stripped, joined with a newline). Calls drafted inside closed
+    reasoning are rehearsals, never calls; a well-formed call that ends unclosed
+    reasoning is real. Without ``tools``, nothing changes.
 
     Example:
         >>> split("<think>The user wants a city.</think>\\n\\nParis")
-        Split(reasoning='The user wants a city.', answer='Paris', closed=True, format='think')
+        Split(reasoning='The user wants a city.', answer='Paris', closed=True, format='think', tool_calls=())
         >>> split("Okay, France... so Paris.</think>Paris").answer
         'Paris'
         >>> split("<think>Let me count: one, two").closed
@@ -91,7 +112,37 @@ def split(
     s = Splitter(thinking_open=thinking_open, formats=formats)
     first = s._run(text, final=True)
     s._state = _DONE
+    if tools is not None:
+        return _with_calls(text, tools, thinking_open, formats, s.format)
     return Split(first.reasoning, first.answer, s._closed, s.format)
+
+
+def _with_calls(
+    text: str,
+    tools: Iterable[Any],
+    thinking_open: bool | None,
+    formats: Iterable[str | ThinkFormat] | None,
+    think_format: str | None,
+) -> Split:
+    if formats is not None:
+        raise UsageError("split(): give formats= or tools=, not both")
+    from ..tools._parse import parse_output
+
+    got = parse_output(text, tools, thinking_open=thinking_open)
+    reasoning = got.reasoning or ""
+    parts: list[Part] = [ReasoningPart(reasoning)] if reasoning else []
+    if got.text:
+        parts.append(TextPart(got.text))
+    parts.extend(ToolCallPart(c) for c in got.calls)
+    return Split(
+        reasoning,
+        got.text,
+        got.closed,
+        think_format,
+        tuple(parts),
+        tool_calls=got.calls,
+        tool_problems=got.problems,
+    )
 
 
 def strip(

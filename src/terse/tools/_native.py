@@ -186,6 +186,14 @@ class NativeAccumulator:
         self._by_id: dict[str, _Entry] = {}
         self._by_index: dict[Any, _Entry] = {}
 
+    def __len__(self) -> int:
+        """How many calls have started so far."""
+        return len(self._entries)
+
+    def call_id(self, index: int) -> str | None:
+        """The id the server sent for call ``index`` (its `CallStarted.index`), if any."""
+        return self._entries[index].id
+
     def add(self, deltas: Sequence[Any] | None) -> list[CallStarted | CallDelta]:
         """Take one chunk's ``delta.tool_calls`` list."""
         out: list[CallStarted | CallDelta] = []
