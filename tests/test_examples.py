@@ -29,6 +29,11 @@ EVIDENCE = {
     "batch_job.py": ["first run:  5 written, 0 failed", "second run: 0 written, 5 skipped"],
     "stream_to_ui.py": ["[thinking]\n  | Sunlight", "[answer]\n> Air molecules"],
     "async_fanout.py": ["Chile    Santiago", "at most 3 in flight"],
+    "agent_loop.py": [
+        "step 1: check_stock(product='matcha') -> Error: ValueError: unknown product: matcha",
+        "step 3: place_order(product='green tea', quantity=3) -> order #1042: 3 x green tea",
+        "answer: Ordered 3 green tea: order #1042.",
+    ],
 }
 
 

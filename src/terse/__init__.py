@@ -53,6 +53,8 @@ from ._results import (
     TextPart,
     ToolCallDelta,
     ToolCallPart,
+    ToolResult,
+    ToolStep,
     Usage,
 )
 from ._server.dialects import DIALECTS, Dialect
@@ -112,6 +114,8 @@ __all__ = [
     "ToolCallDelta",
     "ToolCallError",
     "ToolCallPart",
+    "ToolResult",
+    "ToolStep",
     "TransportError",
     "Usage",
     "UsageError",

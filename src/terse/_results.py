@@ -34,6 +34,8 @@ __all__ = [
     "TextPart",
     "ToolCallDelta",
     "ToolCallPart",
+    "ToolResult",
+    "ToolStep",
     "Usage",
 ]
 
@@ -271,6 +273,8 @@ class Answer(Generic[T]):
             tool-call message in the history: None (drop the reasoning, the default) or
             the text to send as ``reasoning_content`` when there was no reasoning
             (DeepSeek thinking mode: ``""``; Kimi: ``" "``). Read by `message`.
+        steps: From `Client.run_tools`: one `ToolStep` per turn in which the model called
+            tools (its answer, and the result of each call), in order. Empty from ``ask``.
     """
 
     value: T
@@ -286,6 +290,7 @@ class Answer(Generic[T]):
     parts: tuple[Part, ...] = field(default=(), repr=False)
     tool_calls: tuple[ToolCall, ...] = ()
     reasoning_echo: str | None = field(default=None, repr=False)
+    steps: tuple[ToolStep, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         check_parts(self, self.parts, self.reasoning, self.text)
@@ -313,6 +318,37 @@ class Answer(Generic[T]):
     def with_value(self, value: Any) -> Answer[Any]:
         """A copy with another value (used when a typed value is extracted)."""
         return replace(self, value=value)
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What running one tool call gave, as `Client.run_tools` sent it back to the model.
+
+    Attributes:
+        call: The call that was run.
+        content: The text of the ``role: "tool"`` message: the return value (a string as
+            it is, a pydantic model or anything else as JSON), or ``"Error: …"``.
+        error: ``"ExceptionType: message"`` when the function raised, else None.
+        value: The function's return value (None when it raised).
+    """
+
+    call: ToolCall
+    content: str
+    error: str | None = None
+    value: Any = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ToolStep:
+    """One turn of `Client.run_tools` in which the model called tools.
+
+    Attributes:
+        answer: That turn's answer (its ``tool_calls``, reasoning, usage and attempts).
+        results: One `ToolResult` per call, in the order of ``answer.tool_calls``.
+    """
+
+    answer: Answer[Any]
+    results: tuple[ToolResult, ...]
 
 
 @dataclass(frozen=True)

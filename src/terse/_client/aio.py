@@ -15,6 +15,7 @@ from .._core.budget import Budget
 from .._core.flow import Call, Settings, Sleep
 from .._core.options import CallOptions
 from .._core.retry import RetryPolicy
+from .._core.tool_loop import MAX_STEPS, ToolLoop
 from .._exceptions import UsageError
 from .._results import (
     Answer,
@@ -168,6 +169,26 @@ class AsyncClient(_Base):
         """Like `ask`, streamed: ``async with client.stream(...) as s: async for e in s: ...``."""
         settings = self._settings(prompt, response_model, True, options)
         return AsyncAnswerStream(self._drive(settings))
+
+    async def run_tools(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        response_model: Any = None,
+        max_steps: int = MAX_STEPS,
+        **options: Unpack[CallOptions],
+    ) -> Answer[Any]:
+        """`Client.run_tools`, awaited: async functions are awaited, others run in a thread.
+
+        The calls of one turn run concurrently; their results go back in call order.
+        """
+        loop = ToolLoop(prompt, options, max_steps, awaitable=True)
+        while True:
+            answer = await self.ask(loop.messages, response_model=response_model, **loop.options())
+            if loop.take(answer):
+                return loop.finish(answer)
+            results = await asyncio.gather(*(loop.ainvoke(c) for c in answer.tool_calls))
+            loop.record(answer, results)
 
     async def probe(self, *, generate: bool = False) -> ServerInfo:
         """Ask the server what it is (``/props``, ``/server_info``, ``/version``, …).

@@ -22,6 +22,7 @@ from .._core.budget import Budget
 from .._core.flow import Call, Settings, Sleep
 from .._core.options import CallOptions
 from .._core.retry import RetryPolicy
+from .._core.tool_loop import MAX_STEPS, ToolLoop
 from .._exceptions import UsageError
 from .._results import (
     Answer,
@@ -218,6 +219,39 @@ class Client(_Base):
         """Like `ask`, streamed: ``with client.stream(...) as s: for event in s: ...``."""
         settings = self._settings(prompt, response_model, True, options)
         return AnswerStream(self._drive(settings))
+
+    def run_tools(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        response_model: Any = None,
+        max_steps: int = MAX_STEPS,
+        **options: Unpack[CallOptions],
+    ) -> Answer[Any]:
+        """Ask, run the functions the model calls, send back their results, and repeat.
+
+        ``tools=[...]`` (required) are the functions the model may call (schemas from
+        their signatures and docstrings). Each turn asks with the history; each call is
+        run with its validated arguments and answered with a ``role: "tool"`` message
+        (the return value as text or JSON; an exception as ``"Error: …"``, and the loop
+        goes on). It ends with the first answer that calls no tool: that `Answer`, with
+        ``steps`` (every call and result), and usage and attempts summed over all turns.
+        ``max_steps`` bounds the turns; ``deadline`` and ``max_total_tokens`` bound the
+        whole loop; when one runs out, `RetriesExhausted` (``reason`` ``"steps"``,
+        ``"deadline"`` or ``"tokens"``). Other options are those of `ask`.
+
+        Example:
+            >>> def get_weather(city: str) -> str:  # doctest: +SKIP
+            ...     return "sunny"
+            >>> client.run_tools("Weather in Paris?", tools=[get_weather]).text  # doctest: +SKIP
+            'It is sunny in Paris.'
+        """
+        loop = ToolLoop(prompt, options, max_steps, awaitable=False)
+        while True:
+            answer = self.ask(loop.messages, response_model=response_model, **loop.options())
+            if loop.take(answer):
+                return loop.finish(answer)
+            loop.record(answer, [loop.invoke(call) for call in answer.tool_calls])
 
     def probe(self, *, generate: bool = False) -> ServerInfo:
         """Ask the server what it is (``/props``, ``/server_info``, ``/version``, …).
