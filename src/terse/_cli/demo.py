@@ -196,17 +196,13 @@ def run_demo(out: TextIO, endpoint: Endpoint | None = None) -> int:
         with _quick_thread_switching():
             held = _run_checks(out, lambda name: FAKE_CHECKS[name]())
     else:
-        from .demo_real import REAL_CHECKS, Session, describe, preflight
+        from .demo_real import run_real
 
         out.write(f"terse demo: against {endpoint.base_url} (model {endpoint.model!r})\n")
-        problem = preflight(endpoint)
-        if problem:
-            out.write(f"cannot run the demo: {problem}\n")
+        real = run_real(endpoint, out, lambda perform: _run_checks(out, perform))
+        if real is None:
             return 1
-        session = Session.open(endpoint)
-        with session.client:
-            describe(session, out)
-            held = _run_checks(out, lambda name: REAL_CHECKS[name](session))
+        held = real
     seconds = time.perf_counter() - started
     verdict = "every guarantee held" if all(held) else f"{held.count(False)} did not hold"
     out.write(f"\n{sum(held)}/{len(held)} checks held: {verdict} ({seconds:.1f} s)\n")

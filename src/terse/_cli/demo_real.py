@@ -33,7 +33,7 @@ from .demo import (
 if TYPE_CHECKING:
     import terse
 
-__all__ = ["REAL_CHECKS", "Session", "leak", "preflight"]
+__all__ = ["REAL_CHECKS", "Session", "leak", "preflight", "run_real"]
 
 
 @dataclass
@@ -87,7 +87,26 @@ def preflight(ep: Endpoint) -> str | None:
     return None
 
 
-def describe(session: Session, out: TextIO) -> None:
+def run_real(
+    ep: Endpoint, out: TextIO, run_checks: Callable[[Callable[[str], Result]], list[bool]]
+) -> list[bool] | None:
+    """Run the demo's checks against the server at ``ep``, writing what happened to ``out``.
+
+    ``run_checks`` is the demo's loop over its checks: it calls the function it is given
+    with each check's name (a key of `REAL_CHECKS`) and returns which of them held.
+    Returns None, having said why on ``out``, when the server cannot be reached.
+    """
+    problem = preflight(ep)
+    if problem:
+        out.write(f"cannot run the demo: {problem}\n")
+        return None
+    session = Session.open(ep)
+    with session.client:
+        _describe(session, out)
+        return run_checks(lambda name: REAL_CHECKS[name](session))
+
+
+def _describe(session: Session, out: TextIO) -> None:
     """Probe the server and say what it is."""
     info = session.client.probe()
     budget = {True: "yes", False: "no", None: "unknown"}[info.native_budget]

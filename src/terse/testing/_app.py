@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from .._http.server import Connection, Request
 from ._engine import stream, whole
-from ._http import Connection, Request
 from ._plan import (
     Budget,
     Kind,

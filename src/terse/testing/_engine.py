@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from ._http import Connection
+from .._http.server import Connection
 from ._plan import Generation, Token
 from ._render import Counts, Renderer
 from ._scripts import Drop, Malformed
@@ -52,16 +52,17 @@ async def stream(
     """Stream ``gen`` as chunked SSE, one event per ``chunk`` tokens.
 
     Paced by ``rate``, each event is written as soon as it is made. Unpaced, events are
-    written in batches of `_YIELD_EVERY` (one syscall instead of eight), between which
-    the loop yields to notice a disconnect; the client sees the same events either way.
+    written in batches of `_YIELD_EVERY` (one HTTP chunk and one syscall instead of
+    eight), between which the loop yields to notice a disconnect; the client sees the
+    same events either way.
     """
     loop = asyncio.get_running_loop()
     start = next_at = loop.time()
     interval = 1.0 / rate if rate else 0.0
     out: list[bytes] = []
 
-    def flush(tail: bytes = b"") -> None:
-        conn.write(b"".join(b"%x\r\n%b\r\n" % (len(e), e) for e in out) + tail)
+    def flush() -> None:
+        conn.send_chunk(b"".join(out))
         out.clear()
 
     conn.start_stream(200, _SSE)
@@ -102,11 +103,11 @@ async def stream(
         return
     if isinstance(fault, Malformed):
         out.append(renderer.malformed())
-        flush(b"0\r\n\r\n")
+        conn.end_stream(b"".join(out))  # a proper end of the body, but no [DONE]
         return
     rec.finish_reason = forced or gen.finish_reason
     out.extend(renderer.closing(rec.finish_reason or "stop", _counts(rec, loop.time() - start)))
-    flush(b"0\r\n\r\n")
+    conn.end_stream(b"".join(out))
 
 
 async def whole(

@@ -2,29 +2,23 @@
 
 A renderer turns generated tokens into what ``dialect``'s server would send: stream
 events (``opening``, ``tokens``, ``closing``) or one non-stream ``body``. It reads only
-the `Dialect` row; it never touches a socket.
+the `Dialect` row; it never touches a socket. The OpenAI shapes themselves (chunk
+framing, usage, SSE) come from `terse._http`, which a proxy's output shares.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._http.openai import ChunkStream
+from .._http.openai import usage as openai_usage
+from .._http.sse import DONE, sse
 from ._plan import Token
 from ._wire import ABSENT, Dialect
 
 __all__ = ["DONE", "Counts", "Meta", "Renderer", "renderer_for", "sse"]
-
-DONE = b"data: [DONE]\n\n"
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def sse(obj: object) -> bytes:
-    """One server-sent event carrying ``obj`` as JSON."""
-    return b"data: " + _dumps(obj).encode() + b"\n\n"
 
 
 @dataclass(frozen=True)
@@ -56,14 +50,9 @@ class Counts:
 
 def usage(dialect: Dialect, meta: Meta, counts: Counts) -> dict[str, Any]:
     """The ``usage`` object ``dialect``'s server reports."""
-    out: dict[str, Any] = {
-        "prompt_tokens": meta.prompt_tokens,
-        "completion_tokens": counts.total,
-        "total_tokens": meta.prompt_tokens + counts.total,
-    }
-    if dialect.usage_reasoning == "details":
-        out["completion_tokens_details"] = {"reasoning_tokens": counts.reasoning}
-    elif dialect.usage_reasoning == "top":
+    details = counts.reasoning if dialect.usage_reasoning == "details" else None
+    out = openai_usage(meta.prompt_tokens, counts.total, reasoning_tokens=details)
+    if dialect.usage_reasoning == "top":
         out["reasoning_tokens"] = counts.reasoning
     if dialect.cache_usage:
         out["prompt_tokens_details"] = {"cached_tokens": 0}
@@ -120,25 +109,10 @@ class ChatRenderer:
         self.meta = meta
         self.prefix = prefix
         self._first = True
-        self._base = {
-            "id": meta.id,
-            "object": "chat.completion.chunk",
-            "created": meta.created,
-            "model": meta.model,
-            **dialect.chunk_extra,
-        }
-        self._head = b""  # set by opening(): only streams need it
-        self._tail = b',"logprobs":null,"finish_reason":null}]}\n\n'
+        self._stream = ChunkStream(meta.id, meta.created, meta.model, dialect.chunk_extra)
+        self._event = self._stream.delta
+        self._chunk = self._stream.chunk
         self._cache: dict[Token, list[bytes]] = {}
-
-    def _event(self, delta: Mapping[str, Any], finish: str | None) -> bytes:
-        if finish is not None:
-            return sse(self._chunk(delta, finish))
-        return self._head + _dumps(delta).encode() + self._tail
-
-    def _chunk(self, delta: Mapping[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {**self._base, "choices": [choice]}
 
     def _deltas(self, reasoning: str, answer: str) -> list[dict[str, Any]]:
         d = self.d
@@ -154,9 +128,6 @@ class ChatRenderer:
         return [{"content": answer, **d.answer_delta}]
 
     def opening(self) -> list[bytes]:
-        # Token chunks differ only in their delta: encode the rest once per stream.
-        head = _dumps(self._base)[:-1].encode()
-        self._head = b"data: " + head + b',"choices":[{"index":0,"delta":'
         if self.d.role_delta is None:
             return []
         self._first = False
@@ -187,7 +158,7 @@ class ChatRenderer:
         if self.d.finish_delta is not None or counts.total == 0:
             chunks.append(self._chunk(dict(self.d.finish_delta or {}), finish))
         if self.meta.include_usage:
-            chunks.append({**self._base, "choices": [], "usage": usage(self.d, self.meta, counts)})
+            chunks.append(self._stream.usage_chunk(usage(self.d, self.meta, counts)))
         if self.d.timings and chunks:
             chunks[-1]["timings"] = timings(self.meta, counts)
         return [*map(sse, chunks), DONE]

@@ -1,29 +1,24 @@
 """`FakeServer`: a loopback OpenAI-compatible reasoning-model server for tests.
 
-The server runs a raw asyncio HTTP/1.1 server on its own event loop in a background
-thread, so it serves sync and async clients alike and never blocks the caller's loop.
-Stopping it cancels every in-flight request — hanging ones included — and returns
-promptly.
+The server is a `terse._http.loopback.LoopbackServer` (h11 on a raw asyncio protocol, on
+its own event loop in a background thread), so it serves sync and async clients alike
+and never blocks the caller's loop. Stopping it cancels every in-flight request —
+hanging ones included — and returns promptly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from types import TracebackType
 
 from .._exceptions import UsageError
+from .._http.loopback import LoopbackServer
 from ._app import App
-from ._http import Connection
 from ._scripts import Script
 from ._state import Matcher, Recorded, State
 from ._wire import DIALECTS, Dialect
 
 __all__ = ["FakeServer"]
-
-_START_TIMEOUT = 10.0
-_STOP_TIMEOUT = 5.0
 
 
 class FakeServer:
@@ -81,24 +76,20 @@ class FakeServer:
             vllm_reasoning_config=vllm_reasoning_config,
             sglang_strict=sglang_strict,
         )
-        self._host = host
-        self._port = port
-        self._bound: tuple[str, int] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: asyncio.Server | None = None
-        self._connections: set[Connection] = set()
+        self._http = LoopbackServer(
+            self._app.handle, host=host, port=port, name=f"terse-fake-{self.dialect.name}"
+        )
 
     # --- addresses -------------------------------------------------------------------------
 
     @property
     def root_url(self) -> str:
         """``http://127.0.0.1:<port>``: the server root (llama.cpp's native paths live here)."""
-        if self._bound is None:
+        if self._http.bound is None:
             raise UsageError(
                 "the FakeServer is not running; use it as a context manager or call start()"
             )
-        host, port = self._bound
+        host, port = self._http.bound
         return f"http://{host}:{port}"
 
     @property
@@ -177,73 +168,14 @@ class FakeServer:
 
     def start(self) -> FakeServer:
         """Start serving in a background thread; returns once the port is bound."""
-        if self._thread is not None:
+        if self._http.running:
             raise UsageError("this FakeServer is already running")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(ready, failure),
-            name=f"terse-fake-{self.dialect.name}",
-            daemon=True,
-        )
-        self._thread.start()
-        if not ready.wait(_START_TIMEOUT):
-            raise RuntimeError("the FakeServer did not start in time")
-        if failure:
-            self._thread.join(_STOP_TIMEOUT)
-            self._thread = None
-            raise failure[0]
+        self._http.start()
         return self
-
-    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            server = loop.run_until_complete(self._listen())
-        except BaseException as e:  # report any bind failure to the starting thread
-            failure.append(e)
-            ready.set()
-            loop.close()
-            return
-        self._server = server
-        sock = server.sockets[0].getsockname()
-        self._bound = (sock[0], sock[1])
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(self._shutdown())
-            loop.close()
-
-    async def _listen(self) -> asyncio.Server:
-        loop = asyncio.get_running_loop()
-        return await loop.create_server(
-            lambda: Connection(self._app.handle, self._connections), self._host, self._port
-        )
-
-    async def _shutdown(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        tasks = [c.task for c in self._connections if c.task is not None]
-        for conn in list(self._connections):
-            conn.abort()
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=_STOP_TIMEOUT)
 
     def close(self) -> None:
         """Stop serving: cancel in-flight requests (hanging ones too) and join the thread."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # the loop may have ended already
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(_STOP_TIMEOUT)
-        self._thread = None
-        self._loop = None
-        self._bound = None
+        self._http.close()
 
     def __enter__(self) -> FakeServer:
         return self.start()
@@ -268,5 +200,5 @@ class FakeServer:
         await asyncio.to_thread(self.close)
 
     def __repr__(self) -> str:
-        where = self.root_url if self._bound else "stopped"
+        where = self.root_url if self._http.bound else "stopped"
         return f"<FakeServer {self.dialect.name} {where}>"

@@ -24,6 +24,8 @@ from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from .._http.openai import error_body as openai_error_body
+
 __all__ = ["ABSENT", "DIALECTS", "ERROR_STYLES", "Dialect", "error_body", "not_found_body"]
 
 
@@ -264,12 +266,6 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType({d.name: d for d in _ROWS})
 
 # --- error bodies --------------------------------------------------------------------------
 
-_OPENAI_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    404: "invalid_request_error",
-    429: "rate_limit_error",
-}
 # llama-server has no 429 of its own (a proxy in front sends it); the fake borrows OpenAI's type.
 _LLAMACPP_TYPES = {
     400: "invalid_request_error",
@@ -291,14 +287,7 @@ def _phrase_type(status: int) -> str:
 
 ERROR_STYLES: Mapping[str, Callable[[int, str], object]] = MappingProxyType(
     {
-        "openai": lambda s, m: {
-            "error": {
-                "message": m,
-                "type": _OPENAI_TYPES.get(s, "server_error"),
-                "param": None,
-                "code": None,
-            }
-        },
+        "openai": openai_error_body,
         "vllm": lambda s, m: {
             "error": {"message": m, "type": _phrase_type(s), "param": None, "code": s}
         },
