@@ -9,6 +9,9 @@ What an OpenAI client expects from ``POST /v1/chat/completions``:
   ``data: [DONE]`` ends the stream;
 - one ``chat.completion`` body (`completion`);
 - `usage` objects, with ``completion_tokens_details.reasoning_tokens``;
+- tool calls (`tool_call`): ``{"id", "type": "function", "function": {"name",
+  "arguments"}}`` in ``message.tool_calls``, and with an ``index`` in ``delta.tool_calls``
+  (a stream's later fragments carry only ``index`` and ``function.arguments``);
 - error bodies (`error_body`): ``{"error": {"message", "type", "param", "code"}}``.
 
 Nothing here touches a socket; the `terse.testing` fake renders its dialects with
@@ -28,6 +31,7 @@ __all__ = [
     "completion",
     "error_body",
     "error_type",
+    "tool_call",
     "usage",
 ]
 
@@ -80,6 +84,22 @@ def usage(
     if reasoning_tokens is not None:
         out["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
     out.update(extra)
+    return out
+
+
+def tool_call(
+    id: str | None, name: str, arguments: object, index: int | None = None
+) -> dict[str, Any]:
+    """One tool call: ``{"index"?, "id"?, "type": "function", "function": {name, arguments}}``.
+
+    ``arguments`` is a JSON string on the OpenAI wire (some servers send an object);
+    ``index`` is set in stream deltas only; a ``None`` id is left out.
+    """
+    out: dict[str, Any] = {} if index is None else {"index": index}
+    if id is not None:
+        out["id"] = id
+    out["type"] = "function"
+    out["function"] = {"name": name, "arguments": arguments}
     return out
 
 

@@ -14,10 +14,21 @@ Scripts say what it does with each request::
         ...                                   # point your code at srv.base_url
         srv.wait_idle()
         assert [r.status for r in srv.requests] == [429, 200]
+
+Tool calls are part of a `Reply`: ``Reply(answer="Let me look.", tool_calls=[Call("get_weather",
+{"city": "Paris"})])``. A server with a tool parser sends them as ``message.tool_calls`` (or
+streamed ``delta.tool_calls``, with its own quirks: `ToolStream`); an ``inline*`` dialect writes
+the model family's markup into ``content`` (`tool_markup`). ``drafts=`` rehearses calls inside
+the reasoning; arguments given as a string are sent verbatim (invalid JSON, for a re-ask test);
+``max_tokens`` cuts a call like any text. Requests are checked as the real server checks them:
+malformed ``tools`` get a 400, and the DeepSeek row refuses a tool loop whose assistant
+message lost its ``reasoning_content``.
 """
 
+from ._families import TOOL_FORMATS, tool_markup
 from ._scripts import (
     DEFAULT_REPLY,
+    Call,
     Drop,
     Fail,
     Hang,
@@ -30,11 +41,13 @@ from ._scripts import (
 )
 from ._server import FakeServer
 from ._state import Recorded
-from ._wire import DIALECTS, Dialect
+from ._wire import DIALECTS, Dialect, ToolStream
 
 __all__ = [
     "DEFAULT_REPLY",
     "DIALECTS",
+    "TOOL_FORMATS",
+    "Call",
     "Dialect",
     "Drop",
     "Fail",
@@ -46,5 +59,7 @@ __all__ = [
     "Runaway",
     "Script",
     "SlowStart",
+    "ToolStream",
     "tokenize",
+    "tool_markup",
 ]

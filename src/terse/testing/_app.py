@@ -22,6 +22,7 @@ from ._plan import (
     Budget,
     Kind,
     Rejected,
+    fired_calls,
     is_continuation,
     native_budget,
     plan,
@@ -30,9 +31,20 @@ from ._plan import (
     token_limit,
 )
 from ._render import Meta, renderer_for
-from ._scripts import Drop, Fail, Hang, Malformed, Reply, Runaway, Script, SlowStart, tokenize
+from ._scripts import (
+    Drop,
+    Fail,
+    Hang,
+    Malformed,
+    Reply,
+    Runaway,
+    Script,
+    SlowStart,
+    tokenize,
+)
 from ._state import Recorded, State
 from ._template import CHAT_TEMPLATE, apply_template
+from ._toolreq import check_tools
 from ._wire import Dialect, error_body, not_found_body
 
 __all__ = ["App"]
@@ -209,6 +221,8 @@ class App:
             raise Rejected("the request body must be a JSON object")
         if kind == "chat" and not isinstance(body.get("messages"), list):
             raise Rejected("'messages' is required and must be a list")
+        if kind == "chat":
+            check_tools(self.dialect, body)
         if kind != "chat" and not isinstance(body.get("prompt"), (str, list)):
             raise Rejected("'prompt' is required")
         limit = token_limit(kind, body, self.context_length)
@@ -290,10 +304,22 @@ class App:
             else:
                 break
         assert isinstance(script, (Reply, Runaway))
-        wrap = self.dialect.inline if kind == "chat" else (self.dialect.inline or _RAW_WRAP)
-        gen = plan(script, answer_only=answer_only, limit=limit, budget=budget, wrap=wrap)
-        prefix = prefill_prefix(body) if kind == "chat" and self.dialect.prefill_echo else ""
-        renderer = renderer_for(kind, self.dialect, self._meta(kind, body, prompt, limit), prefix)
+        d = self.dialect
+        wrap = d.inline if kind == "chat" else (d.inline or _RAW_WRAP)
+        native = kind == "chat" and d.inline is None  # the server parses calls out of the text
+        gen = plan(
+            script,
+            answer_only=answer_only,
+            limit=limit,
+            budget=budget,
+            wrap=wrap,
+            native_calls=native,
+            family=d.tool_format,
+            fires_drafts=d.fires_drafts and not answer_only,  # no reasoning, no drafts
+        )
+        prefix = prefill_prefix(body) if kind == "chat" and d.prefill_echo else ""
+        calls = fired_calls(script, d.fires_drafts and not answer_only) if native else ()
+        renderer = renderer_for(kind, d, self._meta(kind, body, prompt, limit), prefix, calls)
         rate = script.tokens_per_second or self.tokens_per_second
         forced = script.finish_reason if isinstance(script, Reply) else None
         chunk = script.chunk if isinstance(script, Reply) and isinstance(script.chunk, int) else 1

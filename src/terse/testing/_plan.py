@@ -15,14 +15,17 @@ from typing import Any, Literal
 
 from .._server.budgets import LLAMACPP_BUDGET, SGLANG_BUDGET, VLLM_BUDGET
 from .._wire.formats import FORMATS
-from ._scripts import Reply, Runaway, tokenize
+from ._families import tool_markup
+from ._scripts import Call, Reply, Runaway, calls_of, tokenize
 from ._wire import Dialect
 
 __all__ = [
+    "CallPiece",
     "Generation",
     "Kind",
     "Rejected",
     "Token",
+    "fired_calls",
     "is_continuation",
     "message_text",
     "native_budget",
@@ -38,6 +41,38 @@ Kind = Literal["chat", "completions", "native"]
 
 Token = tuple[bool, str]
 """One generated token: (is it reasoning, its text)."""
+
+
+class CallPiece(str):
+    """A token of a native tool call: the call's name (``head``) or a piece of its arguments.
+
+    Native calls are generated like any answer token (they count, ``max_tokens`` cuts
+    them), and the renderer turns them into ``tool_calls`` deltas instead of text.
+    """
+
+    call: int
+    head: bool
+    last: bool
+
+    @classmethod
+    def make(cls, text: str, call: int, *, head: bool, last: bool) -> CallPiece:
+        """A piece of call number ``call``."""
+        piece = cls(text)
+        piece.call, piece.head, piece.last = call, head, last
+        return piece
+
+
+def call_pieces(calls: Sequence[Call]) -> list[CallPiece]:
+    """The tokens of ``calls``: per call, its name, then its argument text token by token."""
+    out: list[CallPiece] = []
+    for i, call in enumerate(calls):
+        args = tokenize(call.arguments_text)
+        out.append(CallPiece.make(call.name, i, head=True, last=not args))
+        out.extend(
+            CallPiece.make(t, i, head=False, last=j == len(args) - 1) for j, t in enumerate(args)
+        )
+    return out
+
 
 _CLOSES = tuple(sorted({c for f in FORMATS for c in f.closes}, key=len, reverse=True))
 
@@ -220,10 +255,19 @@ class Generation:
     Reasoning comes first, wrapped in ``wrap`` (open, close) when the dialect writes it
     inline; a budget cuts it after that many reasoning tokens and inserts its message
     before the close; then the answer. At most ``limit`` tokens are produced: hitting the
-    limit gives ``finish_reason="length"``, running out of tokens ``"stop"``.
+    limit gives ``finish_reason="length"``, running out of tokens ``"stop"`` (``"tool_calls"``
+    when native ``calls`` (`CallPiece` tokens) follow the answer).
     """
 
-    __slots__ = ("_answer", "_budget", "_limit", "_reasoning", "_wrap", "finish_reason")
+    __slots__ = (
+        "_answer",
+        "_budget",
+        "_calls",
+        "_limit",
+        "_reasoning",
+        "_wrap",
+        "finish_reason",
+    )
 
     def __init__(
         self,
@@ -233,13 +277,15 @@ class Generation:
         limit: int,
         budget: Budget | None = None,
         wrap: tuple[str, str] | None = None,
+        calls: Sequence[CallPiece] = (),
     ) -> None:
         self._reasoning = reasoning
         self._answer = answer
         self._limit = limit
         self._budget = budget
         self._wrap = wrap
-        self.finish_reason: Literal["stop", "length"] | None = None
+        self._calls = calls
+        self.finish_reason: Literal["stop", "length", "tool_calls"] | None = None
 
     def _tokens(self) -> Iterator[Token]:
         reasoning = iter(self._reasoning)
@@ -260,6 +306,8 @@ class Generation:
                 yield True, t
         for t in self._answer:
             yield False, t
+        for piece in self._calls:
+            yield False, piece
 
     def __iter__(self) -> Iterator[Token]:
         limit = self._limit
@@ -268,7 +316,17 @@ class Generation:
                 self.finish_reason = "length"
                 return
             yield token
-        self.finish_reason = "stop"
+        self.finish_reason = "tool_calls" if self._calls else "stop"
+
+
+def fired_calls(script: Reply | Runaway, fires_drafts: bool) -> tuple[Call, ...]:
+    """The calls a server sends as native calls: the script's, after its drafts if it fires them."""
+    calls, drafts = calls_of(script)
+    return (*drafts, *calls) if fires_drafts else calls
+
+
+_HARMONY_CALLS = ("<|end|>", "<|start|>assistant<|channel|>commentary<|message|>", "<|end|>")
+_HARMONY_START = "<|start|>assistant"
 
 
 def plan(
@@ -278,14 +336,44 @@ def plan(
     limit: int,
     budget: Budget | None,
     wrap: tuple[str, str] | None,
+    native_calls: bool = False,
+    family: str = "hermes",
+    fires_drafts: bool = False,
 ) -> Generation:
-    """The `Generation` a Reply or Runaway produces for one request."""
-    answer = tokenize(script.answer)
+    """The `Generation` a Reply or Runaway produces for one request.
+
+    A Reply's tool calls become `CallPiece` tokens after the answer when the server parses
+    calls (``native_calls``), or ``family``'s markup after the answer text when it does not;
+    its drafts are written in ``family``'s markup at the end of the reasoning (gpt-oss
+    drafts as Hermes text inside the analysis channel), and also fired as native calls
+    before the real ones when the server scans the reasoning (``fires_drafts``).
+    """
+    calls, drafts = fired_calls(script, native_calls and fires_drafts), calls_of(script)[1]
     reasoning: Iterable[str]
     if answer_only:
         reasoning = ()
     elif isinstance(script, Runaway):
         reasoning = itertools.repeat(script.token)
     else:
-        reasoning = tokenize(script.reasoning)
-    return Generation(reasoning, answer, limit=limit, budget=budget, wrap=wrap)
+        reasoning_text = script.reasoning
+        if drafts:
+            draft = tool_markup(drafts, "hermes" if family == "harmony" else family)
+            reasoning_text += ("\n" if reasoning_text else "") + draft
+        reasoning = tokenize(reasoning_text)
+    answer = script.answer
+    if native_calls or not calls:
+        pieces = call_pieces(calls) if native_calls else []
+        return Generation(
+            reasoning, tokenize(answer), limit=limit, budget=budget, wrap=wrap, calls=pieces
+        )
+    markup = tool_markup(calls, family)
+    if family == "harmony":
+        close, pre_open, pre_close = _HARMONY_CALLS
+        text = (pre_open + answer + pre_close if answer else "") + markup
+        if reasoning:  # an empty tuple or list when nothing is reasoned
+            wrap = ((wrap or ("", ""))[0], close)
+        else:
+            text = text.removeprefix(_HARMONY_START)
+    else:
+        text = answer + ("\n" if answer else "") + markup
+    return Generation(reasoning, tokenize(text), limit=limit, budget=budget, wrap=wrap)

@@ -8,14 +8,17 @@ framing, usage, SSE) come from `terse._http`, which a proxy's output shares.
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .._http.openai import ChunkStream
+from .._http.openai import ChunkStream, tool_call
 from .._http.openai import usage as openai_usage
 from .._http.sse import DONE, sse
-from ._plan import Token
+from ._plan import CallPiece, Token
+from ._scripts import Call
 from ._wire import ABSENT, Dialect
 
 __all__ = ["DONE", "Counts", "Meta", "Renderer", "renderer_for", "sse"]
@@ -79,7 +82,94 @@ def timings(meta: Meta, counts: Counts) -> dict[str, Any]:
 
 
 def _split(tokens: Sequence[Token]) -> tuple[str, str]:
-    return "".join(t for r, t in tokens if r), "".join(t for r, t in tokens if not r)
+    return "".join(t for r, t in tokens if r), "".join(
+        t for r, t in tokens if not r and not isinstance(t, CallPiece)
+    )
+
+
+def _pieces(tokens: Sequence[Token]) -> list[CallPiece]:
+    return [t for _, t in tokens if isinstance(t, CallPiece)]
+
+
+class _Calls:
+    """The native tool calls of one response, as their pieces arrive."""
+
+    def __init__(self, dialect: Dialect, meta: Meta, calls: Sequence[Call]) -> None:
+        self.q = dialect.tool_stream
+        req = meta.id.rpartition("-")[2]
+        self.ids = [
+            c.id or self.q.id_format.format(req=req, index=i, name=c.name)
+            for i, c in enumerate(calls)
+        ]
+        self.names: list[str] = []
+        self.args: list[str] = []
+        self.done: list[bool] = []
+        self.sent: list[int] = []  # argument characters already streamed, per call
+
+    def add(self, piece: CallPiece) -> None:
+        if piece.head:
+            self.names.append(str(piece))
+            self.args.append("")
+            self.done.append(False)
+            self.sent.append(0)
+        else:
+            self.args[piece.call] += piece
+        self.done[piece.call] = piece.last
+
+    def arguments(self, i: int) -> object:
+        text = self.args[i]
+        if self.q.args_object:
+            try:
+                return json.loads(text)
+            except ValueError:
+                pass
+        return text
+
+    def message(self) -> list[dict[str, Any]]:
+        """``message.tool_calls``: every call begun, with the arguments generated."""
+        return [
+            tool_call(self.ids[i] if self.q.send_id else None, name, self.arguments(i))
+            for i, name in enumerate(self.names)
+        ]
+
+    def _entry(self, i: int, head: bool, arguments: object) -> dict[str, Any]:
+        q = self.q
+        index = None if q.index == "absent" else (0 if q.index == "zero" else i)
+        send_id = q.send_id and (head or q.id_every_chunk)
+        if head:
+            return tool_call(self.ids[i] if send_id else None, self.names[i], arguments, index)
+        entry: dict[str, Any] = {} if index is None else {"index": index}
+        if send_id:
+            entry["id"] = self.ids[i]
+        entry["function"] = {"arguments": arguments}
+        return entry
+
+    def deltas(self, pieces: Sequence[CallPiece], final: bool) -> list[dict[str, Any]]:
+        """The ``delta.tool_calls`` entries for one chunk's pieces; ``final`` flushes."""
+        q = self.q
+        held = q.args_one_chunk or q.args_object
+        out: list[dict[str, Any]] = []
+        for i, group in itertools.groupby(pieces, key=lambda p: p.call):
+            run = list(group)
+            for piece in run:
+                self.add(piece)
+            done = self.done[i] or final
+            if q.whole_call:
+                if done:
+                    out.append(self._entry(i, True, self.arguments(i)))
+                continue
+            ready = done or not held
+            fresh = ""
+            if ready:
+                fresh, self.sent[i] = self.args[i][self.sent[i] :], len(self.args[i])
+            if run[0].head and not held:
+                out.append(self._entry(i, True, fresh))  # name and first arguments together
+                continue
+            if run[0].head:
+                out.append(self._entry(i, True, ""))
+            if ready and (fresh or (held and not run[0].head)):
+                out.append(self._entry(i, False, self.arguments(i) if held else fresh))
+        return out
 
 
 class Renderer(Protocol):
@@ -104,10 +194,13 @@ class Renderer(Protocol):
 class ChatRenderer:
     """``/v1/chat/completions``: reasoning in the dialect's keys, or inline in ``content``."""
 
-    def __init__(self, dialect: Dialect, meta: Meta, prefix: str = "") -> None:
+    def __init__(
+        self, dialect: Dialect, meta: Meta, prefix: str = "", calls: Sequence[Call] = ()
+    ) -> None:
         self.d = dialect
         self.meta = meta
         self.prefix = prefix
+        self._calls = _Calls(dialect, meta, calls)
         self._first = True
         self._stream = ChunkStream(meta.id, meta.created, meta.model, dialect.chunk_extra)
         self._event = self._stream.delta
@@ -134,7 +227,12 @@ class ChatRenderer:
         return [sse(self._chunk(dict(self.d.role_delta)))]
 
     def tokens(self, tokens: Sequence[Token], finish: str | None) -> list[bytes]:
-        if finish is None and not self._first and len(tokens) == 1:
+        if (
+            finish is None
+            and not self._first
+            and len(tokens) == 1
+            and not isinstance(tokens[0][1], CallPiece)
+        ):
             # Streams repeat the same tokens (a runaway, nothing else): encode each once.
             cached = self._cache.get(tokens[0])
             if cached is None:
@@ -142,8 +240,28 @@ class ChatRenderer:
             return cached
         return self._events(tokens, finish)
 
+    def _finish(self, finish: str | None) -> str | None:
+        """The streamed finish reason: a call cut by the limit may say ``tool_calls`` (vLLM)."""
+        cut = self.d.tool_stream.cut_finish
+        if finish == "length" and cut is not None and self._calls.names:
+            return cut
+        return finish
+
     def _events(self, tokens: Sequence[Token], finish: str | None) -> list[bytes]:
-        deltas = self._deltas(*_split(tokens))
+        pieces = _pieces(tokens)
+        reasoning, answer = _split(tokens)
+        deltas = self._deltas(reasoning, answer) if reasoning or answer or not pieces else []
+        if pieces:
+            entries = self._calls.deltas(pieces, final=finish is not None)
+            if entries and deltas and "content" in deltas[-1] and deltas[-1]["content"]:
+                deltas[-1]["tool_calls"] = entries  # content and calls in one delta
+            elif entries:
+                deltas.append({**self.d.tool_delta, "tool_calls": entries})
+        finish = self._finish(finish)
+        if not deltas:
+            if finish is None or self.d.finish_delta is not None:
+                return []
+            deltas = [{}]
         if self._first:
             deltas[0] = {"role": "assistant", **deltas[0]}
             self._first = False
@@ -156,7 +274,7 @@ class ChatRenderer:
     def closing(self, finish: str, counts: Counts) -> list[bytes]:
         chunks: list[dict[str, Any]] = []
         if self.d.finish_delta is not None or counts.total == 0:
-            chunks.append(self._chunk(dict(self.d.finish_delta or {}), finish))
+            chunks.append(self._chunk(dict(self.d.finish_delta or {}), self._finish(finish)))
         if self.meta.include_usage:
             chunks.append(self._stream.usage_chunk(usage(self.d, self.meta, counts)))
         if self.d.timings and chunks:
@@ -182,6 +300,10 @@ class ChatRenderer:
             if value is not ABSENT:
                 message[key] = value
         message.update(d.message_extra)
+        for piece in _pieces(tokens):
+            self._calls.add(piece)
+        if self._calls.names:
+            message["tool_calls"] = self._calls.message()
         out: dict[str, Any] = {
             "id": self.meta.id,
             "object": "chat.completion",
@@ -305,10 +427,12 @@ class NativeRenderer:
         return final
 
 
-def renderer_for(kind: str, dialect: Dialect, meta: Meta, prefix: str = "") -> Renderer:
-    """The renderer for one request to endpoint ``kind``."""
+def renderer_for(
+    kind: str, dialect: Dialect, meta: Meta, prefix: str = "", calls: Sequence[Call] = ()
+) -> Renderer:
+    """The renderer for one request to endpoint ``kind``; ``calls`` are its native calls."""
     if kind == "chat":
-        return ChatRenderer(dialect, meta, prefix)
+        return ChatRenderer(dialect, meta, prefix, calls)
     if kind == "completions":
         return CompletionRenderer(dialect, meta)
     return NativeRenderer(dialect, meta)

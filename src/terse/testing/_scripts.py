@@ -20,14 +20,18 @@ per chunk::
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias, cast
 
 from .._exceptions import UsageError
 
 __all__ = [
     "DEFAULT_REPLY",
+    "Call",
     "Drop",
     "Fail",
     "Hang",
@@ -55,6 +59,61 @@ def _check_rate(rate: float | None) -> None:
 
 
 @dataclass(frozen=True)
+class Call:
+    """One tool call a `Reply` makes (or drafts in its reasoning).
+
+    Attributes:
+        name: The function's name.
+        arguments: The arguments: a mapping (sent as JSON, or as XML parameters in the XML
+            families), or a string sent verbatim, which is how a test makes the model write
+            invalid arguments (``'{"city": Paris}'``) or double-encoded ones.
+        id: The call id; ``None`` lets the server make one up, as real servers do.
+    """
+
+    name: str
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise UsageError(f"Call.name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.arguments, (Mapping, str)):
+            raise UsageError(
+                f"Call.arguments must be a mapping or a string, got {type(self.arguments).__name__}"
+            )
+        if isinstance(self.arguments, Mapping):
+            object.__setattr__(self, "arguments", MappingProxyType(dict(self.arguments)))
+
+    @property
+    def arguments_text(self) -> str:
+        """The arguments as the model writes them: JSON text, or the string verbatim."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(dict(self.arguments), ensure_ascii=False)
+
+
+CallLike: TypeAlias = Call | Mapping[str, Any]
+"""A `Call`, or a dict with its fields: ``{"name": ..., "arguments": ..., "id": ...}``."""
+
+
+def _calls(items: Iterable[CallLike], field: str) -> tuple[Call, ...]:
+    if isinstance(items, (str, bytes, Mapping)):
+        raise UsageError(f"{field} must be a list of calls, got {type(items).__name__}")
+    out = []
+    for item in items:
+        if isinstance(item, Call):
+            out.append(item)
+        elif isinstance(item, Mapping) and set(item) <= {"name", "arguments", "id"}:
+            out.append(Call(**item))
+        else:
+            raise UsageError(
+                f"{field} items must be Call or {{'name', 'arguments', 'id'}} dicts, "
+                f"got {item!r}"
+            )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class Reply:
     """Stream ``reasoning`` then ``answer``, one token per chunk, then stop.
 
@@ -74,6 +133,15 @@ class Reply:
             as fast as the client reads.
         chunk: ``"token"`` for one token per chunk, or ``N`` for N tokens per chunk (a
             chunk may then hold the end of the reasoning and the start of the answer).
+        tool_calls: Calls the model makes after the answer text (`Call` objects or
+            ``{"name", "arguments", "id"}`` dicts). A server with a tool parser sends them
+            as ``message.tool_calls`` / ``delta.tool_calls`` with ``finish_reason:
+            "tool_calls"``, in its own streaming manner (`Dialect.tool_stream`); a server
+            without one (the ``inline*`` dialects, and ``/v1/completions``) writes the
+            family's markup into the text (`Dialect.tool_format`, `tool_markup`). The
+            arguments count as generated tokens, so ``max_tokens`` can cut a call short.
+        drafts: Calls the model rehearses at the end of its reasoning, written in the
+            family's markup inside the reasoning (never sent as calls: a rehearsal).
     """
 
     answer: str = ""
@@ -81,9 +149,13 @@ class Reply:
     finish_reason: FinishReason | None = None
     tokens_per_second: float | None = None
     chunk: Literal["token"] | int = "token"
+    tool_calls: Sequence[CallLike] = ()
+    drafts: Sequence[CallLike] = ()
 
     def __post_init__(self) -> None:
         _check_rate(self.tokens_per_second)
+        object.__setattr__(self, "tool_calls", _calls(self.tool_calls, "tool_calls"))
+        object.__setattr__(self, "drafts", _calls(self.drafts, "drafts"))
         if self.finish_reason not in (None, "stop", "length"):
             raise UsageError(
                 f"finish_reason must be 'stop', 'length' or None, got {self.finish_reason!r}"
@@ -93,6 +165,12 @@ class Reply:
         )
         if self.chunk != "token" and not positive:
             raise UsageError(f"chunk must be 'token' or a positive int, got {self.chunk!r}")
+
+
+def calls_of(script: Reply | Runaway) -> tuple[tuple[Call, ...], tuple[Call, ...]]:
+    """A script's (tool calls, drafts), as the `Call` tuples ``__post_init__`` made of them."""
+    drafts = script.drafts if isinstance(script, Reply) else ()
+    return cast("tuple[Call, ...]", script.tool_calls), cast("tuple[Call, ...]", drafts)
 
 
 @dataclass(frozen=True)
@@ -110,14 +188,20 @@ class Runaway:
     carries ``prefix: true``), a raw prompt that ends after a closing delimiter, or a
     request with thinking switched off (``chat_template_kwargs.enable_thinking=false``,
     ``reasoning_effort="none"``, ``thinking={"type": "disabled"}``, ``think=false``).
+
+    ``tool_calls`` follow ``answer`` wherever it is given (after a forced close, or in the
+    continuation), as in `Reply`: a thinking budget cut short in a tool turn may conclude
+    with a call.
     """
 
     answer: str = "ok"
     token: str = " hmm"  # one generated token per emission, whatever its text
     tokens_per_second: float | None = None
+    tool_calls: Sequence[CallLike] = ()
 
     def __post_init__(self) -> None:
         _check_rate(self.tokens_per_second)
+        object.__setattr__(self, "tool_calls", _calls(self.tool_calls, "tool_calls"))
         if not self.token:
             raise UsageError("Runaway.token must not be empty")
 

@@ -43,9 +43,11 @@ class Recorded:
         generated_tokens: Tokens generated (reasoning + answer, delimiters included).
         reasoning_tokens: Of which reasoning (with inline think delimiters and any budget
             message).
-        answer_tokens: Of which answer.
-        finish_reason: ``"stop"`` or ``"length"`` once finished; ``None`` while generating,
-            after a disconnect, or for a scripted failure.
+        answer_tokens: Of which answer (tool-call names and arguments included).
+        finish_reason: ``"stop"``, ``"length"`` or ``"tool_calls"`` (native calls generated
+            in full) once finished; ``None`` while generating, after a disconnect, or for a
+            scripted failure. This is the true reason, whatever a quirk of the dialect
+            streams (vLLM says ``"tool_calls"`` for a cut call).
         disconnected: The client went away before the response ended.
     """
 

@@ -13,7 +13,10 @@ on a real llama-server), plus the servers' own code: vLLM ``ErrorResponse``/``Er
 ``/completion`` chunks, Ollama ``openai/openai.go`` (``toChunk``, ``ToStreamChunks``,
 ``NewError``), OpenRouter's documented ``{"error": {"code": int, "message"}}``, and
 captured DeepSeek streams (``content: null`` beside reasoning, ``usage: null`` on every
-chunk).
+chunk). Tool calls: ``shared/reference/tools.md`` §1 (wire shapes and each server's
+streaming quirks, the `ToolStream` fields) and §4 (history rules, ``echo_reasoning``);
+Moonshot's error body ``{"error": {"message", "type"}}`` (the ``"kimi"`` style) as
+quoted in client bug reports.
 """
 
 from __future__ import annotations
@@ -25,8 +28,17 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from .._http.openai import error_body as openai_error_body
+from .._http.openai import error_type as openai_error_type
 
-__all__ = ["ABSENT", "DIALECTS", "ERROR_STYLES", "Dialect", "error_body", "not_found_body"]
+__all__ = [
+    "ABSENT",
+    "DIALECTS",
+    "ERROR_STYLES",
+    "Dialect",
+    "ToolStream",
+    "error_body",
+    "not_found_body",
+]
 
 
 class _Absent:
@@ -79,6 +91,45 @@ def _m(**kwargs: Any) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True)
+class ToolStream:
+    """How a server with a tool parser puts calls on the wire (``tools.md`` §1), as data.
+
+    The default is the canonical OpenAI stream: per call, a first delta with ``index``,
+    ``id``, ``type`` and ``function.name`` (``arguments: ""``), then ``index`` plus an
+    ``arguments`` fragment per token.
+
+    Attributes:
+        index: ``"each"`` numbers calls 0, 1, ...; ``"zero"`` sends 0 for every call (Ollama,
+            ollama#15457, so clients merge parallel calls); ``"absent"`` leaves the key out
+            (Ollama before 0.4.7, ollama#7881).
+        id_every_chunk: Repeat the call's ``id`` on every fragment (older SGLang, LiteLLM).
+        whole_call: Send each call in one delta, arguments complete, once generated
+            (Ollama ``/v1``, huggingface.js#1512).
+        args_one_chunk: Send the name first, then all the arguments in one delta (LM Studio
+            with some models, lmstudio-bug-tracker#1868).
+        args_object: ``arguments`` as a JSON object instead of a string, whenever the text
+            parses (llama.cpp briefly, #20198; Ollama's native API). Streams then send the
+            arguments whole.
+        send_id: Send ids at all; ``False`` leaves ``id`` out (clients must make them up).
+        cut_finish: Streamed ``finish_reason`` when ``max_tokens`` cut a call
+            (vLLM says ``"tool_calls"``, vllm#53269); ``None`` says ``"length"``. A
+            non-stream reply always says ``"length"``, with the cut call's partial arguments.
+        id_format: How the server makes up ids: a format string with ``{req}`` (the
+            response's number), ``{index}`` (the call's) and ``{name}`` (vLLM
+            ``chatcmpl-tool-…``, DeepSeek ``call_00_…``, Kimi ``functions.{name}:{index}``).
+    """
+
+    index: Literal["each", "zero", "absent"] = "each"
+    id_every_chunk: bool = False
+    whole_call: bool = False
+    args_one_chunk: bool = False
+    args_object: bool = False
+    send_id: bool = True
+    cut_finish: str | None = None
+    id_format: str = "call_{req}_{index}"
+
+
+@dataclass(frozen=True)
 class Dialect:
     """How one server, at one version, puts a reasoning model's output on the wire.
 
@@ -121,6 +172,22 @@ class Dialect:
             served one is dropped unanswered and the connection closed: llama-server's
             stale keep-alive (it closes connections it advertised as kept alive), made
             deterministic. Off in every built-in row; set it on a row of your own.
+        tool_stream: How native tool calls go on the wire (`ToolStream`).
+        tool_format: The model family whose call markup the server passes through in the
+            text when it has no tool parser (``inline`` rows, ``/v1/completions``), and that
+            drafts in the reasoning are written in: a key of `TOOL_FORMATS`.
+        tool_delta: Extra keys of a stream delta that carries only tool calls.
+        echo_reasoning: The tool-loop history rule of a thinking model (``tools.md`` §4), or
+            ``None``. ``"deepseek"``: an assistant message with ``tool_calls`` after the last
+            user message must carry ``reasoning_content`` (``""`` will do), or the request is
+            refused with 400. ``"kimi"``: every assistant message with ``tool_calls`` must
+            carry a non-empty ``reasoning_content``. Either holds only while thinking is on.
+        check_tool_ids: Every ``role: "tool"`` message must answer an id of the assistant
+            ``tool_calls`` message before it, or the request is refused with 400.
+        tool_choice_object: Accept ``tool_choice`` given as an object (LM Studio refuses it).
+        fires_drafts: The tool parser also scans the reasoning, so a reply's drafts go out
+            as real calls before its own (LM Studio, lmstudio-bug-tracker#1592 and #453:
+            "phantom" calls); the drafts stay in the reasoning text too.
     """
 
     name: str
@@ -150,6 +217,13 @@ class Dialect:
     budget: Budget | None = None
     stream_preamble: bytes = b""
     stale_keep_alive: bool = False
+    tool_stream: ToolStream = ToolStream()
+    tool_format: str = "hermes"
+    tool_delta: Mapping[str, Any] = field(default_factory=lambda: _m())
+    echo_reasoning: Literal["deepseek", "kimi"] | None = None
+    check_tool_ids: bool = False
+    tool_choice_object: bool = True
+    fires_drafts: bool = False
 
 
 _THINK = ("<think>\n", "\n</think>\n\n")
@@ -167,6 +241,7 @@ _VLLM_COMMON: dict[str, Any] = {
     "finish_delta": None,
     "message_extra": _m(tool_calls=[]),
     "empty_content": None,
+    "tool_stream": ToolStream(cut_finish="tool_calls", id_format="chatcmpl-tool-{req}{index}"),
 }
 _GENERIC: dict[str, Any] = {
     "reasoning_keys": (),
@@ -189,6 +264,11 @@ _ROWS = (
         chunk_extra=_m(system_fingerprint="fp_fake", usage=None),
         usage_reasoning="details",
         cache_usage=True,
+        tool_stream=ToolStream(id_format="call_{index:02d}_{req}"),
+        tool_format="deepseek_v31",
+        tool_delta=_m(content=None, reasoning_content=None),
+        echo_reasoning="deepseek",
+        check_tool_ids=True,
     ),
     Dialect("vllm", ("reasoning",), version="0.26.0", budget="vllm", **_VLLM_COMMON),
     Dialect(
@@ -222,6 +302,7 @@ _ROWS = (
         empty_content=None,
         usage_reasoning="top",
         budget="sglang",
+        tool_stream=ToolStream(id_every_chunk=True),
     ),
     Dialect(
         "ollama",
@@ -236,6 +317,8 @@ _ROWS = (
         chunk_extra=_m(system_fingerprint="fp_ollama"),
         split_mixed=True,
         empty_reasoning=ABSENT,
+        tool_stream=ToolStream(index="zero", whole_call=True),
+        tool_delta=_m(content=""),
     ),
     Dialect(
         "openrouter",
@@ -254,10 +337,13 @@ _ROWS = (
         errors="lmstudio",
         owned_by="organization_owner",
         empty_reasoning=ABSENT,
+        tool_stream=ToolStream(args_one_chunk=True),
+        tool_choice_object=False,
+        fires_drafts=True,
     ),
     Dialect("inline", inline=_THINK, **_GENERIC),
-    Dialect("inline-close-only", inline=_CLOSE_ONLY, **_GENERIC),
-    Dialect("inline-harmony", inline=_HARMONY, **_GENERIC),
+    Dialect("inline-close-only", inline=_CLOSE_ONLY, tool_format="qwen3_xml", **_GENERIC),
+    Dialect("inline-harmony", inline=_HARMONY, tool_format="harmony", **_GENERIC),
 )
 
 DIALECTS: Mapping[str, Dialect] = MappingProxyType({d.name: d for d in _ROWS})
@@ -311,6 +397,7 @@ ERROR_STYLES: Mapping[str, Callable[[int, str], object]] = MappingProxyType(
         },
         "openrouter": lambda s, m: {"error": {"code": s, "message": m}},
         "lmstudio": lambda s, m: {"error": m},
+        "kimi": lambda s, m: {"error": {"message": m, "type": openai_error_type(s)}},
     }
 )
 """Error body builders by style: ``(status, message) -> JSON body``."""
