@@ -400,4 +400,13 @@ def app(
         Route("/v1/models", proxy.models, methods=["GET"]),
         Route("/v1/chat/completions", proxy.chat, methods=["POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+
+    async def not_here(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        what = f"{request.method} {request.url.path} is not served here"
+        hint = "; the proxy serves POST /v1/chat/completions, GET /v1/models, GET /health"
+        return _error(status, error_body(status, what + hint, code="not_found"))
+
+    return Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={404: not_here, 405: not_here}
+    )

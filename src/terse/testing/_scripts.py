@@ -107,8 +107,7 @@ def _calls(items: Iterable[CallLike], field: str) -> tuple[Call, ...]:
             out.append(Call(**item))
         else:
             raise UsageError(
-                f"{field} items must be Call or {{'name', 'arguments', 'id'}} dicts, "
-                f"got {item!r}"
+                f"{field} items must be Call or {{'name', 'arguments', 'id'}} dicts, got {item!r}"
             )
     return tuple(out)
 
