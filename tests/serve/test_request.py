@@ -7,7 +7,7 @@ import json
 import pytest
 
 from terse import Budget
-from terse.serve._request import UNSET, BadRequest, parse
+from terse.serve._request import UNSET, BadRequest, parse, without_reasoning
 
 
 def body(**fields: object) -> bytes:
@@ -78,3 +78,20 @@ def test_bad_input_says_what_to_fix(raw: bytes, says: str) -> None:
         parse(raw)
     assert says in err.value.message
     assert err.value.status == 400
+
+
+def test_reasoning_is_taken_off_the_history_unless_the_tool_loop_needs_it() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    history = [
+        {"role": "user", "content": "hi", "reasoning_content": "not an assistant's"},
+        {"role": "assistant", "content": "a", "reasoning_content": "r1", "reasoning": "r1"},
+        {"role": "assistant", "content": None, "tool_calls": [call], "reasoning_content": "r2"},
+    ]
+    plain = without_reasoning(history, keep_on_tool_calls=False)
+    assert plain[0] is history[0]
+    assert plain[1] == {"role": "assistant", "content": "a"}
+    assert plain[2] == {"role": "assistant", "content": None, "tool_calls": [call]}
+    kept = without_reasoning(history, keep_on_tool_calls=True)
+    assert kept[1] == {"role": "assistant", "content": "a"}
+    assert kept[2]["reasoning_content"] == "r2"
+    assert history[1]["reasoning_content"] == "r1"  # the caller's list is left as it was

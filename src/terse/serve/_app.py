@@ -48,8 +48,9 @@ from .._core.budget import Budget
 from .._http.openai import ChunkStream, error_body
 from .._http.sse import sse
 from .._results import AnswerDelta, Final, NewAttempt, ReasoningDelta, StreamEvent, ToolCallDelta
+from .._server.dialects import family_for, reasoning_echo
 from ._render import Reasoning, error_for, finish_reason, render, tool_deltas, usage_of
-from ._request import UNSET, BadRequest, ChatRequest, parse
+from ._request import UNSET, BadRequest, ChatRequest, parse, without_reasoning
 
 __all__ = ["ServeConfig", "app"]
 
@@ -140,6 +141,18 @@ class _Proxy:
             await self._openai.close()
         self._openai = self._client = None
 
+    @staticmethod
+    def echoes_reasoning(client: AsyncClient, model: str) -> bool:
+        """Whether the upstream's tool-loop rule wants reasoning back on tool-call messages.
+
+        Unknown until the first call has probed the server: then kept (a server that
+        demands it refuses the call without it; others ignore the field).
+        """
+        dialect = client._memo.dialect
+        if dialect is None:
+            return True
+        return reasoning_echo(dialect, family_for(model)) is not None
+
     # -- checks ---------------------------------------------------------------------------
 
     def unauthorised(self, request: Request) -> Response | None:
@@ -222,11 +235,12 @@ class _Proxy:
             msg = "model is required (or start the proxy with a default model: --model)"
             return _error(400, error_body(400, msg, param="model"))
         _, client = self.client()
+        messages = without_reasoning(req.messages, self.echoes_reasoning(client, model))
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if not req.stream:
             try:
-                answer = await _unless_gone(request, client.ask(req.messages, **options))
+                answer = await _unless_gone(request, client.ask(messages, **options))
             except _Gone:
                 return Response(status_code=499)  # nobody is listening any more
             except Exception as exc:
@@ -236,7 +250,7 @@ class _Proxy:
                     answer, id=cid, created=created, model=model, reasoning=self.config.reasoning
                 )
             )
-        stream = client.stream(req.messages, **options)
+        stream = client.stream(messages, **options)
         events = stream.__aiter__()
         try:
             first = await _unless_gone(request, events.__anext__())

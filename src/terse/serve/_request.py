@@ -22,7 +22,7 @@ from .._core.budget import Budget
 from .._core.options import CREATE_PARAMS
 from .._exceptions import TerseError
 
-__all__ = ["UNSET", "BadRequest", "ChatRequest", "parse"]
+__all__ = ["REASONING_FIELDS", "UNSET", "BadRequest", "ChatRequest", "parse", "without_reasoning"]
 
 UNSET: Final = object()
 """``thinking_budget`` absent from the request: the proxy's default applies."""
@@ -140,3 +140,27 @@ def parse(raw: bytes) -> ChatRequest:
         thinking_budget=budget,
         options=options,
     )
+
+
+REASONING_FIELDS: Final = ("reasoning_content", "reasoning", "reasoning_text", "thinking")
+"""Where clients put an assistant message's reasoning when they send the history back."""
+
+
+def without_reasoning(
+    messages: list[dict[str, Any]], keep_on_tool_calls: bool
+) -> list[dict[str, Any]]:
+    """The history with the reasoning taken off the assistant messages.
+
+    Reasoning is never sent back to a model unless the server requires it: some clients
+    (pydantic-ai, the Agents SDK) send ``reasoning_content`` back on every assistant
+    message. It stays only on a message with ``tool_calls`` when ``keep_on_tool_calls``
+    (the server's tool-loop rule demands it: DeepSeek's thinking mode, Kimi). Messages
+    left unchanged are the same objects.
+    """
+    out = []
+    for m in messages:
+        kept = keep_on_tool_calls and bool(m.get("tool_calls"))
+        if m.get("role") == "assistant" and not kept and any(k in m for k in REASONING_FIELDS):
+            m = {k: v for k, v in m.items() if k not in REASONING_FIELDS}
+        out.append(m)
+    return out
