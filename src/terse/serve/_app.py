@@ -26,6 +26,7 @@ while the upstream is silent.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -45,6 +46,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._client.aio import AsyncClient
 from .._core.budget import Budget
+from .._exceptions import ConnectionFailed, TerseError
 from .._http.openai import ChunkStream, error_body
 from .._http.sse import sse
 from .._results import AnswerDelta, Final, NewAttempt, ReasoningDelta, StreamEvent, ToolCallDelta
@@ -117,6 +119,32 @@ class _Proxy:
         self._openai: openai.AsyncOpenAI | None = openai_client
         self._client: AsyncClient | None = None
         self.secrets = tuple(s for s in (config.upstream_key, config.proxy_key) if s)
+        self._probed = False
+        self._probing: asyncio.Lock | None = None
+
+    async def ready(self) -> AsyncClient:
+        """The client, once it has probed the upstream (once per proxy, before the first call).
+
+        The probe tells terse whether the upstream's template opens a think block; without
+        it, answer text that might be untagged reasoning is held until the response ends,
+        and a stream would come all at once. An unreachable upstream is probed again on
+        the next call; any other probe failure leaves terse learning from the responses.
+        """
+        _, client = self.client()
+        if self._probed:
+            return client
+        if self._probing is None:
+            self._probing = asyncio.Lock()
+        async with self._probing:
+            if not self._probed:
+                try:
+                    await client.probe()
+                    self._probed = True
+                except ConnectionFailed:
+                    pass
+                except TerseError:
+                    self._probed = True
+        return client
 
     def client(self) -> tuple[openai.AsyncOpenAI, AsyncClient]:
         """The upstream's clients, made on first use inside the serving event loop."""
@@ -234,7 +262,7 @@ class _Proxy:
         if not model:
             msg = "model is required (or start the proxy with a default model: --model)"
             return _error(400, error_body(400, msg, param="model"))
-        _, client = self.client()
+        client = await self.ready()
         messages = without_reasoning(req.messages, self.echoes_reasoning(client, model))
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
