@@ -539,3 +539,18 @@ def test_curl(inline: FakeServer, proxy: Proxy) -> None:
     assert data[-1] == "[DONE]"
     text = "".join((json.loads(d)["choices"][0]["delta"].get("content") or "") for d in data[:-1])
     assert text == "42"
+
+
+def test_the_upstream_is_probed_once_for_every_call(vllm: FakeServer, proxy: Proxy) -> None:
+    srv = proxy(vllm)
+    c = client(srv.base_url)
+    for _ in range(3):
+        vllm.push(Reply(reasoning="r", answer="ok"))
+        assert (
+            c.chat.completions.create(model="m", messages=USER).choices[0].message.content == "ok"
+        )
+    vllm.wait_idle()
+    paths = [q.path for q in vllm.requests]
+    assert paths.count("/v1/chat/completions") == 3
+    assert 1 <= len(paths) - 3 <= 6  # one probe's requests, before the first call only
+    assert paths[-3:] == ["/v1/chat/completions"] * 3
