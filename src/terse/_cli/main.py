@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import demo as _demo
 from . import extract as _cli_extract
+from . import serve as _cli_serve
 from .types import http_url, port, positive_float
 
 __all__ = ["COMMANDS", "Command", "main"]
@@ -263,6 +264,9 @@ COMMANDS: tuple[Command, ...] = (
         "Read a raw model output on stdin and print its reasoning and its answer.",
         _split_args,
         _split_cmd,
+    ),
+    Command(
+        "serve", _cli_serve.HELP, _cli_serve.DESCRIPTION, _cli_serve.add_arguments, _cli_serve.run
     ),
     Command(
         "serve-fake",

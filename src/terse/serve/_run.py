@@ -1,0 +1,102 @@
+"""Running the proxy: uvicorn in the foreground (``terse serve``) or in a thread (`Server`)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import threading
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from .._exceptions import UsageError
+
+__all__ = ["Server", "check_bind", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, proxy_key: str | None) -> None:
+    """Binding beyond loopback needs a proxy key: `UsageError` otherwise."""
+    if not is_loopback(host) and not proxy_key:
+        raise UsageError(
+            f"binding {host} exposes the upstream to the network: set a proxy key "
+            "(--proxy-key-env NAME, or proxy_key=) so clients must send Authorization: Bearer KEY"
+        )
+
+
+class Server:
+    """The proxy app served by uvicorn on a background thread (for tests and notebooks).
+
+    ``with Server(app) as s: s.base_url`` — ``port=0`` picks a free port; `base_url` ends
+    in ``/v1``. `close` stops the server and waits for its thread.
+    """
+
+    def __init__(
+        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    ) -> None:
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # inherited by accepted connections: no 40 ms Nagle/delayed-ACK stall per response
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock.bind((host, port))
+        self.host = host
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_level=log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+            backlog=2048,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="terse-serve", daemon=True)
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT/v1``."""
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{shown}:{self.port}/v1"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._server.serve(sockets=[self._sock]))
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+
+    def start(self) -> Server:
+        """Start serving; returns once the server accepts connections."""
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the proxy failed to start: {self._error!r}")
+            self._thread.join(0.01)
+        return self
+
+    def close(self) -> None:
+        """Stop serving and wait for the thread (open streams are cut)."""
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,112 @@
+"""``terse serve``: the command prints its URL once it listens, serves, and stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import openai
+import pytest
+
+from terse._cli.main import main
+from terse.testing import FakeServer, Runaway
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child needs POSIX")
+def test_terse_serve_port_0_prints_its_url_and_serves() -> None:
+    with FakeServer(dialect="inline") as up:
+        up.push(Runaway(answer="42"))
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "terse._cli.main",
+                "serve",
+                "--upstream",
+                up.base_url,
+                "--port",
+                "0",
+                "--thinking-budget",
+                "40",
+                "--model",
+                "m",
+                "--upstream-key-env",
+                "TERSE_TEST_UPSTREAM_KEY",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TERSE_TEST_UPSTREAM_KEY": "sk-test-upstream-0123456789"},
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert "http://127.0.0.1:" in line
+            base_url = next(w for w in line.split() if w.startswith("http://127.0.0.1:"))
+            assert base_url.endswith("/v1")
+            c = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, timeout=30)
+            r = c.chat.completions.create(messages=[{"role": "user", "content": "q"}], model="m")
+            assert r.choices[0].message.content == "42"
+            assert r.usage is not None
+            assert r.usage.completion_tokens_details is not None
+            assert r.usage.completion_tokens_details.reasoning_tokens <= 60
+            up.wait_idle()
+            assert up.requests[-1].headers["authorization"] == "Bearer sk-test-upstream-0123456789"
+            assert httpx.get(base_url + "/nope", timeout=10).json()["error"]["code"] == "not_found"
+            proc.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 15
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert proc.returncode == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(5)
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe:
+                    pipe.close()
+
+
+def test_binding_beyond_loopback_needs_a_proxy_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--upstream", "http://127.0.0.1:1/v1", "--host", "0.0.0.0"]) == 2
+    assert "set a proxy key" in capsys.readouterr().err
+
+
+def test_a_named_proxy_key_variable_must_be_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TERSE_NO_SUCH_KEY", raising=False)
+    argv = ["serve", "--upstream", "http://127.0.0.1:1/v1", "--proxy-key-env", "TERSE_NO_SUCH_KEY"]
+    assert main(argv) == 2
+    assert "TERSE_NO_SUCH_KEY is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve"], "--upstream"),
+        (["serve", "--upstream", "notaurl"], "expected a URL"),
+        (["serve", "--upstream", "http://127.0.0.1:1/v1", "--port", "70000"], "0 to 65535"),
+        (["serve", "--upstream", "http://127.0.0.1:1/v1", "--reasoning", "keep"], "invalid choice"),
+        (["serve", "--upstream", "http://127.0.0.1:1/v1", "--thinking-budget", "0"], ""),
+    ],
+)
+def test_bad_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_is_loopback() -> None:
+    from terse.serve import is_loopback
+
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("::1")
+    assert is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")
+    assert not is_loopback("192.168.1.2")
