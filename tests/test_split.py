@@ -324,3 +324,20 @@ def test_str_subclasses_are_accepted() -> None:
     assert d.reasoning == "hmm"
     assert type(d.reasoning) is str
     assert split(Text("<think>a</think>b")).answer == "b"
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("<think>x</think>It is a</think>\n\nlighthouse.", "It is a\n\nlighthouse."),
+        ("<think>x</think>A</think>  \nB</think>\n</think>\nC", "A  \nB\nC"),
+        ("<think>x</think>Say `</think>` here.", "Say `</think>` here."),  # inside a line: stays
+        ("<think>x</think>```\na</think>\n```\nb</think>\nc", "```\na</think>\n```\nb\nc"),
+    ],
+)
+def test_a_think_tag_that_ends_a_line_is_dropped_outside_fences(text: str, answer: str) -> None:
+    assert split(text).answer == answer
+    for size in (1, 2, 3, 5, 8):
+        s = Splitter()
+        got = "".join(s.feed(text[i : i + size]).answer for i in range(0, len(text), size))
+        assert got + s.finish().answer == answer, size

@@ -175,3 +175,32 @@ def test_a_tag_inside_a_code_fence_is_content(mode: str) -> None:
             assert ask().text == written
 
         with_client(mode, srv, body)
+
+
+# What SmolLM2 wrote on llama.cpp after the native budget closed its thinking: the answer
+# goes on past a </think> of its own at the end of a line.
+AFTER_FORCED_CLOSE = "A lighthouse stands at the edge of the ocean</think>\n\nIt guides ships."
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dialect", ["llamacpp", "vllm", "inline"])
+def test_a_tag_that_ends_a_line_of_the_answer_is_dropped(mode: str, dialect: str) -> None:
+    with FakeServer(dialect=dialect) as srv:
+        srv.push(Reply(reasoning="A lighthouse.", answer=AFTER_FORCED_CLOSE, chunk=3))
+
+        def body(ask: Asker) -> None:
+            answer = ask()
+            assert answer.text == "A lighthouse stands at the edge of the ocean\n\nIt guides ships."
+
+        with_client(mode, srv, body)
+
+
+def test_a_tag_that_ends_a_line_inside_a_fence_stays() -> None:
+    written = "The template closes with:\n```\n{{ reasoning }}</think>\n```"
+    with FakeServer(dialect="vllm") as srv:
+        srv.push(Reply(reasoning="Show it.", answer=written, chunk=2))
+
+        def body(ask: Asker) -> None:
+            assert ask().text == written
+
+        with_client("sync-stream", srv, body)

@@ -127,6 +127,7 @@ class _Tables:
         "ends",
         "firsts",
         "lasts",
+        "line_end",
         "line_head",
         "line_scan",
         "longest_end",
@@ -161,6 +162,9 @@ class _Tables:
         self.line_head = re.compile(line_head)
         self.line_scan = re.compile("\n" + line_head)  # "\n" first: a fast literal scan
         self.tag_set = frozenset(tags)
+        alts = "|".join(re.escape(g) for g in self.tags)
+        # A think tag that ends a line (only spaces or tabs before the newline).
+        self.line_end = re.compile(f"(?:{alts})(?=[ \t]*\n)") if alts else None
         self.longest_end = max((len(e) for e in self.ends), default=0)
 
 

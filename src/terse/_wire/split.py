@@ -23,7 +23,8 @@ The rules, in order:
    single line that never closes is not thinking; the line is the answer.
 5. Leaked tags and terminators are not answer: a think tag (any format's delimiter) where
    the answer starts is dropped with the whitespace after it, one alone on a line outside a
-   code fence is dropped with its line, and think tags and message terminators (harmony's
+   code fence is dropped with its line, one that ends a line outside a code fence is
+   dropped (the line's text stays), and think tags and message terminators (harmony's
    ``<|return|>``, ``<|end|>``, ``<|call|>``) where the answer ends are dropped. A model
    that writes ``</think>`` again after its reasoning (or a server whose reasoning parser
    passes one through in ``content``) never shows it.

@@ -283,9 +283,11 @@ class Splitter:
         return self._lines(buf[:cut])
 
     def _lines(self, body: str) -> str:
-        """Pass answer text through, dropping think tags alone on a line outside fences.
+        """Pass answer text through, dropping think tags alone on a line or ending a line,
+        outside fences.
 
-        Only lines that start with a fence or a tag's first character are looked at.
+        Only lines that start with a fence or a tag's first character, and tags followed by
+        the end of their line, are looked at.
         """
         if not body:
             return body
@@ -301,9 +303,26 @@ class Splitter:
         t = self._tables
         out: list[str] = []
         kept = 0
+        # Tags that end a line (rule 5), in the continued first line or later ones; they are
+        # checked in order with the lines below, which keep the fence state.
+        ends = (
+            [m.span() for m in t.line_end.finditer(body)]
+            if t.line_end is not None and any(g in body for g in t.tags)
+            else []
+        )
+        if ends and pos and not self._fence:  # the continued first line ends with a tag
+            while ends and ends[0][0] < pos:
+                a, b = ends.pop(0)
+                out.append(body[kept:a])
+                kept = b
         first = [pos] if t.line_head.match(body, pos) else []
         for start in first + [m.start() + 1 for m in t.line_scan.finditer(body, pos)]:
             nl = body.find("\n", start)
+            while ends and ends[0][0] < start:  # tags ending lines before this one
+                a, b = ends.pop(0)
+                if not self._fence and a >= kept:
+                    out.append(body[kept:a])
+                    kept = b
             if nl == -1:
                 break  # the last line is not complete: looked at when it is
             line = body[start : nl + 1]
@@ -312,6 +331,10 @@ class Splitter:
                 kept = nl + 1
             else:
                 self._fence = _fence_after(self._fence, line[:64])
+        for a, b in ends:  # after the last line that can change the fence
+            if not self._fence and a >= kept:
+                out.append(body[kept:a])
+                kept = b
         out.append(body[kept:])
         last = body.rfind("\n")
         if last == -1 and pos == 0:  # bol, one partial line
