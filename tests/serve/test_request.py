@@ -95,3 +95,14 @@ def test_reasoning_is_taken_off_the_history_unless_the_tool_loop_needs_it() -> N
     assert kept[1] == {"role": "assistant", "content": "a"}
     assert kept[2]["reasoning_content"] == "r2"
     assert history[1]["reasoning_content"] == "r1"  # the caller's list is left as it was
+
+
+def test_the_config_never_shows_its_keys() -> None:
+    from terse.serve._app import ServeConfig
+
+    config = ServeConfig(
+        "http://127.0.0.1:1/v1", upstream_key="sk-upstream-9f8e7d6c", proxy_key="pk-proxy-1a2b3c4d"
+    )
+    assert "sk-upstream-9f8e7d6c" not in repr(config)
+    assert "pk-proxy-1a2b3c4d" not in repr(config)
+    assert "pk-proxy-1a2b3c4d" not in str(config)

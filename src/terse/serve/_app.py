@@ -33,7 +33,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -81,8 +81,8 @@ class ServeConfig:
     """
 
     upstream: str
-    upstream_key: str | None = None
-    proxy_key: str | None = None
+    upstream_key: str | None = field(default=None, repr=False)
+    proxy_key: str | None = field(default=None, repr=False)
     model: str | None = None
     thinking_budget: int | Budget | None = None
     reasoning: Reasoning = "field"
