@@ -11,26 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from terse.tools._schema import _json_type
+
 DATA = Path(__file__).parent.parent / "data"
 
 
 def load_rows() -> list[dict[str, Any]]:
     with (DATA / "toolcalls.jsonl").open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def _json_type(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    return "array" if isinstance(v, list) else "object"
 
 
 def tools_for(row: dict[str, Any]) -> list[dict[str, Any]]:

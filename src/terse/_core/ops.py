@@ -60,6 +60,15 @@ Op = Call | Sleep | NewAttempt | ReasoningDelta
 """What the flow yields: requests and sleeps to perform, events to pass on to the stream."""
 
 
+TIMEOUT_PARTS = ("connect", "read", "write", "pool")
+"""The parts of an httpx (or httpx2) ``Timeout``, as openai takes it."""
+
+
+def timeout_parts(timeout: Any) -> dict[str, float | None]:
+    """The parts of an httpx ``Timeout`` by name (None: that part is unbounded)."""
+    return {k: getattr(timeout, k, None) for k in TIMEOUT_PARTS}
+
+
 def aux_until(call: Call, now: float) -> float | None:
     """When a probe or template request gives up: its own timeout in total, and the deadline.
 
@@ -67,8 +76,7 @@ def aux_until(call: Call, now: float) -> float | None:
     """
     t = call.timeout
     if t is not None and not isinstance(t, (int, float)):
-        parts = [getattr(t, k, None) for k in ("connect", "read", "write", "pool")]
-        known = [float(v) for v in parts if v is not None]
+        known = [float(v) for v in timeout_parts(t).values() if v is not None]
         t = max(known) if known else None
     until = None if t is None else now + float(t)
     if call.deadline_at is not None:

@@ -33,7 +33,7 @@ from ..tools._calls import ToolCallError
 from ..tools._schema import ToolSpec
 from .budget import NATIVE_SLACK, Budget
 from .exceed import on_exceed_policy
-from .ops import Call, Op
+from .ops import Call, Op, timeout_parts
 
 __all__ = ["DEFAULT_MAX_TOKENS", "Memo", "Run", "Settings", "outcome_name_of"]
 
@@ -365,6 +365,6 @@ def clamp_timeout(timeout: Any, remaining: float) -> Any:
         return remaining
     if isinstance(timeout, (int, float)):
         return min(float(timeout), remaining)
-    parts = {k: getattr(timeout, k, None) for k in ("connect", "read", "write", "pool")}
+    parts = timeout_parts(timeout)
     clamped = {k: remaining if v is None else min(v, remaining) for k, v in parts.items()}
     return type(timeout)(**clamped)  # an httpx/httpx2 Timeout
