@@ -386,6 +386,23 @@ def test_a_budget_cuts_the_scripted_stream_and_concludes() -> None:
     assert "step0" in json.dumps(second.body["messages"])  # the cut thought, continued
 
 
+@pytest.mark.parametrize("pieces", ["one per event", "one burst"])
+def test_a_budget_cut_does_not_depend_on_how_the_bytes_were_split(pieces: str) -> None:
+    # A server (or a proxy between) may deliver hundreds of events in one read: the cut
+    # must land where one event per read would put it, not at the end of the burst.
+    events = chunks([f" step{i}" for i in range(400)], ["never read"])
+    script = events if pieces == "one per event" else ["".join(events)]
+    transport = InProcessTransport([Scripted(script), Scripted(body("Paris"))])
+    client = client_over(transport, dialect="vllm", thinking_open=False)
+    answer = client.ask("q", thinking_budget=terse.Budget(tokens=30, native=False))
+    assert answer.text == "Paris"
+    assert answer.budget is not None
+    assert 30 <= answer.budget.reasoning_tokens < 40
+    continued = json.dumps(transport.calls[1].body)
+    assert "step5" in continued
+    assert "step40" not in continued  # reasoning past the cut is not sent back
+
+
 def test_a_scripted_probe() -> None:
     props = json.dumps({"build_info": "b1", "chat_template": "{{ x }}<think>\n"})
     rendered = json.dumps({"prompt": "<|user|>hi<|assistant|><think>\n"})

@@ -167,7 +167,7 @@ class Assembler:
         self._prompt_estimate = prompt_estimate
         # The pieces.
         self._reader = reader = ChunkReader(
-            self._take, self._with_partial, limits.line, self._take_calls
+            self._take, self._with_partial, limits.line, self._take_calls, cut=lambda: self.cut
         )
         self._tools = tools
         self._seed = seed

@@ -43,10 +43,14 @@ class ChunkReader:
             so far.
         line_limit: The longest SSE line accepted (`Limits.line`).
         calls: Called with each choice's ``tool_calls`` (None: they are ignored).
+        cut: Whether the thinking budget was reached: then the rest of a chunk's events
+            are not read, so a burst of many events in one chunk stops where one event
+            per chunk would (the cut does not depend on how the bytes were split).
     """
 
     __slots__ = (
         "_calls",
+        "_cut",
         "_decoder",
         "_line_limit",
         "_partial",
@@ -67,8 +71,10 @@ class ChunkReader:
         partial: Callable[[TerseError], TerseError],
         line_limit: int,
         calls: Calls | None = None,
+        cut: Callable[[], bool] = lambda: False,
     ) -> None:
         self._take = take
+        self._cut = cut
         self._calls = calls
         self._partial = partial
         self._line_limit = line_limit
@@ -126,8 +132,9 @@ class ChunkReader:
 
     def _feed_events(self, events: list[tuple[str, str]]) -> Events:
         out: Events = []
+        cut = self._cut
         for kind, data in events:
-            if self.done:
+            if self.done or cut():
                 break
             if kind == "message":
                 got = self.feed_data(data)
