@@ -1,4 +1,4 @@
-"""Run one call on each of the four paths against a flooding server; print one JSON line each.
+"""Run one call on each of the six paths against a flooding server; print one JSON line each.
 
 ``python _flood_run.py BASE_URL`` — run in a subprocess by test_floods.py so that peak
 memory (tracemalloc, reset per path; and the process's peak RSS) is this call's alone.
@@ -18,6 +18,15 @@ from typing import Any
 import terse
 from terse._wire.tokens import load_encoding
 
+FLOOD_PATHS = (
+    "sync-ask",
+    "sync-stream",
+    "async-ask",
+    "async-stream",
+    "aiohttp-ask",
+    "aiohttp-stream",
+)
+
 
 def _error_info(exc: BaseException) -> dict[str, Any]:
     return {
@@ -32,7 +41,7 @@ def main(base_url: str) -> None:
     kw: dict[str, Any] = {"model": "m", "dialect": "openai-compatible", "max_retries": 0}
     load_encoding()  # tiktoken's tables (~25 MB, once per process) are not the call's
     tracemalloc.start()
-    for path in ("sync-ask", "sync-stream", "async-ask", "async-stream"):
+    for path in FLOOD_PATHS:
         gc.collect()  # what the previous path left is not this one's
         tracemalloc.reset_peak()
         start = time.monotonic()
@@ -49,11 +58,26 @@ def main(base_url: str) -> None:
 
                 async def run(path: str = path) -> None:
                     async with terse.AsyncClient(base_url=base_url, **kw) as client:
-                        if path == "async-ask":
-                            await client.ask("q", deadline=30)
-                        else:
-                            async with client.stream("q", deadline=30) as s:
-                                await s.get_answer()
+                        lean = None
+                        if path.startswith("aiohttp"):  # terse serve's upstream transport
+                            from terse.serve._upstream import AiohttpTransport
+
+                            lean = AiohttpTransport(
+                                client.base_url,
+                                api_key=None,
+                                limits=client._limits,
+                                idle_timeout=client._idle_timeout,
+                            )
+                            client._transport = lean
+                        try:
+                            if path.endswith("-ask"):
+                                await client.ask("q", deadline=30)
+                            else:
+                                async with client.stream("q", deadline=30) as s:
+                                    await s.get_answer()
+                        finally:
+                            if lean is not None:
+                                await lean.aclose()
 
                 asyncio.run(run())
             info["error"] = None

@@ -24,7 +24,9 @@ import pytest
 
 import terse
 
-PATHS = ("sync-ask", "sync-stream", "async-ask", "async-stream")
+PATHS = ("sync-ask", "sync-stream", "async-ask", "async-stream", "aiohttp-ask", "aiohttp-stream")
+"""Every way a call reaches a server: the sync and async clients over openai, asking and
+streaming, and the async client over `terse serve`'s own upstream transport (aiohttp)."""
 
 SLACK = 0.5
 """The stated slack: a call ends within its bound plus this (measured: see the report)."""
@@ -270,14 +272,33 @@ async def _async(
     start = time.monotonic()
     try:
         async with terse.AsyncClient(base_url=base_url, model="m", **client_kw) as client:
-            if path == "async-ask":
-                answer = await client.ask("q", **call_kw)
-            else:
-                async with client.stream("q", **call_kw) as s:
-                    answer = await s.get_answer()
+            lean = _aiohttp_transport(client) if path.startswith("aiohttp") else None
+            try:
+                if path.endswith("-ask"):
+                    answer = await client.ask("q", **call_kw)
+                else:
+                    async with client.stream("q", **call_kw) as s:
+                        answer = await s.get_answer()
+            finally:
+                if lean is not None:
+                    await lean.aclose()
         return Ran(path, time.monotonic() - start, answer=answer)
     except Exception as exc:
         return Ran(path, time.monotonic() - start, error=exc)
+
+
+def _aiohttp_transport(client: terse.AsyncClient) -> Any:
+    """Put the proxy's upstream transport under ``client`` (as `terse serve` does)."""
+    from terse.serve._upstream import AiohttpTransport
+
+    lean = AiohttpTransport(
+        client.base_url,
+        api_key=client._openai.api_key,
+        limits=client._limits,
+        idle_timeout=client._idle_timeout,
+    )
+    client._transport = lean
+    return lean
 
 
 def run_paths(
@@ -296,7 +317,7 @@ def run_paths(
 
     def async_all() -> None:
         async def main() -> list[Ran]:
-            wanted = [p for p in paths if p.startswith("async")]
+            wanted = [p for p in paths if not p.startswith("sync")]
             return list(
                 await asyncio.gather(
                     *(_async(p, server.base_url, client_kw, call_kw) for p in wanted)
@@ -307,7 +328,7 @@ def run_paths(
             results[ran.path] = ran
 
     threads = [threading.Thread(target=sync_one, args=(p,)) for p in paths if p.startswith("sync")]
-    if any(p.startswith("async") for p in paths):
+    if any(not p.startswith("sync") for p in paths):
         threads.append(threading.Thread(target=async_all))
     for t in threads:
         t.start()

@@ -135,7 +135,11 @@ def test_error_event(server: Hostile, line: bytes) -> None:
     body = json.dumps({"error": {"message": "model overloaded"}}).encode()
     streamed = event(chunk(reasoning="Let me")) + line
     server.script = _serve(streamed, body)  # type: ignore[assignment]
-    results = run_paths(server, client_kw={"max_retries": 0}, paths=("sync-stream", "async-stream"))
+    results = run_paths(
+        server,
+        client_kw={"max_retries": 0},
+        paths=("sync-stream", "async-stream", "aiohttp-stream"),
+    )
     for ran in results.values():
         assert isinstance(ran.error, terse.ServerError), ran
         assert ran.error.status == 503

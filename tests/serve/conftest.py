@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from terse.serve import Server, app
+from terse.serve import Server, _app, app
 from terse.testing import FakeServer
 
 TOOLS = [
@@ -28,9 +28,15 @@ TOOLS = [
 Proxy = Callable[..., Server]
 
 
-@pytest.fixture
-def proxy() -> Iterator[Proxy]:
-    """``proxy(upstream, **app_options)``: a running proxy in front of ``upstream``."""
+@pytest.fixture(params=["aiohttp", "openai"])
+def proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Proxy]:
+    """``proxy(upstream, **app_options)``: a running proxy in front of ``upstream``.
+
+    Every test runs over both upstream transports: the proxy's own (aiohttp, the
+    default) and the openai client's (what a proxy given ``openai_client=`` uses).
+    """
+    if request.param == "openai":
+        monkeypatch.setattr(_app, "_lean_transport", lambda client, config: None)
     running: list[Server] = []
 
     def start(upstream: FakeServer | str, **options: Any) -> Server:

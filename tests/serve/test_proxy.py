@@ -554,3 +554,52 @@ def test_the_upstream_is_probed_once_for_every_call(vllm: FakeServer, proxy: Pro
     assert paths.count("/v1/chat/completions") == 3
     assert 1 <= len(paths) - 3 <= 6  # one probe's requests, before the first call only
     assert paths[-3:] == ["/v1/chat/completions"] * 3
+
+
+# -- the upstream transport -------------------------------------------------------------------
+
+
+def test_which_upstream_transport_carries_the_request(
+    vllm: FakeServer, proxy: Proxy, request: pytest.FixtureRequest
+) -> None:
+    """The proxy's own connection is aiohttp; given an openai client, it is that client.
+
+    The fixture runs each test over both; here each says which one the upstream saw,
+    with the upstream key and the request's own fields arriving the same either way.
+    """
+    srv = proxy(vllm, upstream_key="sk-upstream-0123456789abcdef")
+    vllm.push(Reply(reasoning="Hmm.", answer="42"))
+    r = client(srv.base_url).chat.completions.create(
+        model="m", messages=USER, temperature=0.5, extra_body={"top_k": 7}
+    )
+    assert r.choices[0].message.content == "42"
+    vllm.wait_idle()
+    seen = [q for q in vllm.requests if q.path.endswith("/chat/completions")][-1]
+    assert seen.headers["authorization"] == "Bearer sk-upstream-0123456789abcdef"
+    assert seen.body is not None
+    assert (seen.body["temperature"], seen.body["top_k"], seen.body["model"]) == (0.5, 7, "m")
+    agent = seen.headers["user-agent"]
+    if request.node.callspec.params["proxy"] == "aiohttp":
+        assert agent.startswith("terse/"), agent
+    else:
+        assert agent.startswith("AsyncOpenAI/Python"), agent
+
+
+def test_an_openai_client_given_to_the_proxy_carries_its_requests(vllm: FakeServer) -> None:
+    from terse.serve import Server, app
+
+    vllm.push(Reply(answer="42"))
+    # The proxy never closes a client it was given, and this one lives in the proxy's
+    # loop: "Connection: close" leaves it no pooled connection to leak.
+    oai = openai.AsyncOpenAI(
+        base_url=vllm.base_url,
+        api_key="sk-given",
+        default_headers={"X-Tenant": "blue", "Connection": "close"},
+    )
+    with Server(app("http://unused.invalid/v1", model="m", openai_client=oai)) as srv:
+        r = client(srv.base_url).chat.completions.create(model="m", messages=USER)
+        assert r.choices[0].message.content == "42"
+    vllm.wait_idle()
+    seen = [q for q in vllm.requests if q.path.endswith("/chat/completions")][-1]
+    assert seen.headers["x-tenant"] == "blue"
+    assert seen.headers["authorization"] == "Bearer sk-given"

@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..serve import app, check_bind
+        from ..serve._run import run_loop
     except ImportError as exc:
         print(f"terse serve: {exc}", file=sys.stderr)
         return 1
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         await task
 
     try:
-        asyncio.run(serve())
+        run_loop(serve())
     except KeyboardInterrupt:
         pass
     finally:

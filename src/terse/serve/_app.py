@@ -118,6 +118,7 @@ class _Proxy:
         self._given = openai_client
         self._openai: openai.AsyncOpenAI | None = openai_client
         self._client: AsyncClient | None = None
+        self._upstream: Any = None  # the aiohttp transport, when the proxy made it
         self.secrets = tuple(s for s in (config.upstream_key, config.proxy_key) if s)
         self._probed = False
         self._probing: asyncio.Lock | None = None
@@ -155,19 +156,26 @@ class _Proxy:
                     api_key=self.config.upstream_key or "no-key",
                     max_retries=0,
                 )
-            self._client = AsyncClient(
+            client = AsyncClient(
                 self._openai,
                 model=self.config.model,
                 thinking_budget=self.config.thinking_budget,
                 max_retries=self.config.max_retries,
                 deadline=self.config.deadline,
             )
+            if self._given is None and self._upstream is None:
+                self._upstream = _lean_transport(client, self.config)
+            if self._upstream is not None:
+                client._transport = self._upstream
+            self._client = client
         return self._openai, self._client
 
     async def close(self) -> None:
         if self._openai is not None and self._given is None:
             await self._openai.close()
-        self._openai = self._client = None
+        if self._upstream is not None:
+            await self._upstream.aclose()
+        self._openai = self._client = self._upstream = None
 
     @staticmethod
     def echoes_reasoning(client: AsyncClient, model: str) -> bool:
@@ -347,6 +355,24 @@ class _Proxy:
         finally:
             with contextlib.suppress(Exception), anyio.CancelScope(shield=True):
                 await close()
+
+
+def _lean_transport(client: AsyncClient, config: ServeConfig) -> Any:
+    """The aiohttp transport for the proxy's own upstream connection, when aiohttp is there.
+
+    It sends what `AsyncOpenAITransport` would, minus openai's per-request machinery (see
+    `terse.serve._upstream`); without aiohttp the client keeps the openai transport.
+    """
+    try:
+        from ._upstream import AiohttpTransport
+    except ImportError:
+        return None
+    return AiohttpTransport(
+        client.base_url,
+        api_key=config.upstream_key,
+        limits=client._limits,
+        idle_timeout=client._idle_timeout,
+    )
 
 
 class _Gone(Exception):
