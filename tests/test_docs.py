@@ -19,6 +19,11 @@ import pytest
 
 from terse.testing import FakeServer
 
+try:  # the serve extra: the proxy's pages start a `terse.serve.Server`
+    from terse.serve import Server as ProxyServer
+except ImportError:  # pragma: no cover - without the extra
+    ProxyServer = None  # type: ignore[assignment,misc]
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 FENCE = re.compile(r"^```(\w*)([^\n]*)$")
@@ -88,8 +93,13 @@ def test_every_python_block_of_the_page_runs(page: Path) -> None:
             code = compile(block.code, where, "exec", dont_inherit=True)  # no __future__ here
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(code, namespace)
-    finally:  # a page that failed half-way may have left its simulator running
-        for value in namespace.values():
+    finally:  # a page that failed half-way may have left its proxy or simulator running
+        values = list(namespace.values())
+        for value in values:
+            if ProxyServer is not None and isinstance(value, ProxyServer):
+                with contextlib.suppress(RuntimeError):  # one that never started
+                    value.close()
+        for value in values:
             if isinstance(value, FakeServer):
                 value.close()
 
