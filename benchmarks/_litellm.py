@@ -33,6 +33,7 @@ installs).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -107,7 +108,7 @@ class Peer:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        """Stop the proxy this object started (by its PID), waiting for it to exit."""
+        """Stop the proxy this object started (by its PID), then remove its config and log."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -115,6 +116,7 @@ class Peer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Peer:
         return self
@@ -166,11 +168,14 @@ def start(exe: str, models: dict[str, tuple[str, str]], *, timeout: float = 240.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"litellm exited with {proc.returncode}:\n{peer.log_tail()}")
+            tail = peer.log_tail()
+            peer.stop()
+            raise SystemExit(f"litellm exited with {proc.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/liveliness", timeout=2):
                 return peer
         except (urllib.error.URLError, OSError):
             time.sleep(0.5)
+    tail = peer.log_tail()
     peer.stop()
-    raise SystemExit(f"litellm did not answer within {timeout:.0f} s:\n{peer.log_tail()}")
+    raise SystemExit(f"litellm did not answer within {timeout:.0f} s:\n{tail}")
