@@ -87,8 +87,10 @@ def test_error_bodies_have_openais_shape_and_types() -> None:
     assert error_body(400, "bad 'x'", param="x") == {
         "error": {"message": "bad 'x'", "type": "invalid_request_error", "param": "x", "code": None}
     }
-    assert [error_type(s) for s in (401, 404, 429, 500, 502, 504)] == [
+    assert [error_type(s) for s in (401, 404, 405, 413, 429, 500, 502, 504)] == [
         "authentication_error",
+        "invalid_request_error",
+        "invalid_request_error",
         "invalid_request_error",
         "rate_limit_error",
         "server_error",

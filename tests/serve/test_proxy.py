@@ -98,6 +98,20 @@ def test_a_request_budget_overrides_the_default_and_never_reaches_the_upstream(
     assert all("thinking_budget" not in (q.body or {}) for q in inline.requests)
 
 
+def test_a_request_budget_of_0_switches_thinking_off(vllm: FakeServer, proxy: Proxy) -> None:
+    srv = proxy(vllm, thinking_budget=256)
+    vllm.push(Reply(answer="7"))
+    r = client(srv.base_url).chat.completions.create(
+        model="m", messages=USER, extra_body={"thinking_budget": 0}
+    )
+    assert r.choices[0].message.content == "7"
+    vllm.wait_idle()
+    sent = [q for q in vllm.requests if q.path.endswith("/chat/completions")][-1].body
+    assert sent is not None
+    assert sent["chat_template_kwargs"]["enable_thinking"] is False  # as Client(thinking_budget=0)
+    assert "thinking_budget" not in sent
+
+
 def test_stream_role_first_reasoning_apart_answer_clean_usage_and_done(
     inline: FakeServer, proxy: Proxy
 ) -> None:
@@ -344,6 +358,9 @@ def test_models_come_from_the_upstream_and_health_answers(vllm: FakeServer, prox
     assert ids == direct
     assert ids
     assert httpx.get(srv.base_url[: -len("/v1")] + "/health", timeout=10).json() == {"status": "ok"}
+    wrong = httpx.get(srv.base_url + "/chat/completions", timeout=10)  # GET, not POST
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_a_proxy_key_is_required_when_set(inline: FakeServer, proxy: Proxy) -> None:

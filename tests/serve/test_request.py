@@ -66,7 +66,7 @@ def test_thinking_budget_never_goes_upstream() -> None:
         (body(stream_options=[]), "stream_options must be an object"),
         (body(thinking_budget="lots"), "thinking_budget must be an integer"),
         (body(thinking_budget=True), "thinking_budget must be an integer"),
-        (body(thinking_budget=0), "positive"),
+        (body(thinking_budget=-1), "0 switches thinking off"),
         (body(thinking_budget={"tokens": 5, "tokenz": 1}), "unknown field(s) tokenz"),
         (body(thinking_budget={"tokens": 5, "on_exceed": "explode"}), "thinking_budget:"),
         (body(tools={"a": 1}), "tools must be an array"),

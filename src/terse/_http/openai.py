@@ -41,12 +41,15 @@ ERROR_TYPES: Final[Mapping[int, str]] = {
     404: "invalid_request_error",
     429: "rate_limit_error",
 }
-"""OpenAI's error ``type`` by HTTP status; every other status is a ``server_error``."""
+"""OpenAI's error ``type`` by HTTP status; any other 4xx is an ``invalid_request_error``, any
+other status a ``server_error``."""
 
 
 def error_type(status: int) -> str:
     """OpenAI's error ``type`` for an HTTP ``status``."""
-    return ERROR_TYPES.get(status, "server_error")
+    if status in ERROR_TYPES:
+        return ERROR_TYPES[status]
+    return "invalid_request_error" if 400 <= status < 500 else "server_error"
 
 
 def error_body(

@@ -427,6 +427,10 @@ def app(
 ) -> Starlette:
     """The proxy as an ASGI application (Starlette), to serve or mount yourself.
 
+    Its lifespan closes the upstream connections; mounted inside another Starlette app,
+    run it from the host's lifespan (``async with proxy.router.lifespan_context(proxy)``),
+    since Starlette does not run a mounted app's own.
+
     Args:
         upstream: The upstream's OpenAI-compatible base URL, ending in ``/v1``.
         upstream_key: The upstream's API key (default: none).

@@ -64,12 +64,13 @@ def _budget(value: Any) -> int | Budget | None:
             param="thinking_budget",
         )
     if isinstance(value, int):
-        if value < 1:
+        if value < 0:
             raise BadRequest(
-                f"thinking_budget must be a positive number of tokens, not {value}",
+                "thinking_budget must be a number of tokens (0 switches thinking off), "
+                f"not {value}",
                 param="thinking_budget",
             )
-        return value
+        return value  # 0: thinking off, as Client(thinking_budget=0)
     unknown = sorted(set(value) - set(_BUDGET_FIELDS))
     if unknown:
         raise BadRequest(
