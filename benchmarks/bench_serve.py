@@ -87,26 +87,26 @@ def latency(
 ) -> dict[str, tuple[float, float]]:
     """Added ms (p50 of the per-round difference, p99 minus direct's p99) for each proxy.
 
-    Each round sends one request to each target in turn, the order rotating by one each
-    round, so no target always goes first (or right after another).
+    Each proxy is measured against direct in a block of its own: one request to each per
+    round, the order alternating, so neither always goes first. Blocks rather than one
+    three-way round: a peer that keeps working after it answered (LiteLLM logs and books
+    each request in the background) would otherwise take the CPU from the next target's
+    request on a small machine, and the figure would be the peer's, not the target's.
     """
-    clients = {"direct": direct, **proxies}
-    names = list(clients)
-    times: dict[str, list[float]] = {k: [] for k in names}
-    for i in range(n):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
-            t0 = time.perf_counter()
-            clients[name].chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
-            times[name].append(time.perf_counter() - t0)
-    d = times["direct"]
-    print(
-        "non-stream latency  "
-        + "   ".join(f"{k} p50 {statistics.median(v) * 1e3:.2f} ms" for k, v in times.items())
-    )
     out = {}
-    for name in proxies:
-        p = times[name]
+    for name, proxy in proxies.items():
+        d: list[float] = []
+        p: list[float] = []
+        for i in range(n):
+            pair = ((direct, d), (proxy, p)) if i % 2 == 0 else ((proxy, p), (direct, d))
+            for client, times in pair:
+                t0 = time.perf_counter()
+                client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+                times.append(time.perf_counter() - t0)
+        print(
+            f"non-stream latency  direct p50 {statistics.median(d) * 1e3:.2f} ms   "
+            f"{name} p50 {statistics.median(p) * 1e3:.2f} ms"
+        )
         added = [b - a for a, b in zip(d, p, strict=True)]
         out[name] = (statistics.median(added) * 1e3, pct(p, 0.99) * 1e3 - pct(d, 0.99) * 1e3)
     return out
