@@ -10,7 +10,10 @@ deadline, the idle timeout and the budget's seconds bound every wait, a stale ke
 is resent once, and every failure becomes the `TerseError` the openai transport gives.
 
 It is used when the proxy makes its own upstream connection; a proxy given an
-``openai_client`` goes through that client (its auth, headers and options) instead.
+``openai_client`` goes through that client (its auth, headers and options) instead. What
+the openai client takes from the environment holds here too: TLS is verified against the
+trust store openai's HTTP library uses (``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set), and
+``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
+import openai
 
 from .. import __version__
 from .._client.http import fetch_watched, read_watched
@@ -87,6 +92,21 @@ def _query(query: Mapping[str, object] | None) -> dict[str, str] | None:
     return out
 
 
+def tls_context() -> ssl.SSLContext:
+    """The TLS context openai's own HTTP library builds by default (same trust store).
+
+    openai 3.x sends through httpx2 (the system's trust store), 2.x through httpx
+    (certifi's); both honour ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``.
+    """
+    if int(openai.__version__.split(".")[0]) >= 3:
+        import httpx2
+
+        return httpx2.create_ssl_context()
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 class AiohttpTransport:
     """An `AsyncTransport` over one ``aiohttp.ClientSession`` (made in the serving loop).
 
@@ -124,9 +144,12 @@ class AiohttpTransport:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0)
+            connector = aiohttp.TCPConnector(
+                limit=self._connections, limit_per_host=0, ssl=tls_context()
+            )
+            # trust_env: HTTP(S)_PROXY, NO_PROXY and .netrc, as openai's client reads them
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=True, trust_env=False
+                connector=connector, auto_decompress=True, trust_env=True
             )
         return self._session
 
