@@ -1,27 +1,11 @@
 """The proxy's ASGI application: routes over one `terse.AsyncClient` per upstream.
 
 ``POST /v1/chat/completions`` runs terse's own flow (`AsyncClient.ask` / `.stream`, over
-the default openai-backed transport), so the proxy and `Client.ask` cannot drift;
+the transport seam), so the proxy and `Client.ask` cannot drift;
 ``GET /v1/models`` is the upstream's list; ``GET /health`` says the proxy is up.
 
-Streams. A stream's response starts once the first event of the flow is there (so a
-refusal before any output still gets its honest HTTP status), then writes: the role
-chunk, each reasoning and answer delta as it comes (never held back), the validated tool
-calls, the finishing chunk, the usage chunk when ``stream_options.include_usage`` asks,
-and ``data: [DONE]``. Tool calls are the one thing sent whole at the end: a call is only
-known to be real, complete and valid (the draft-vs-real rule) when its response ends.
-
-Retries in a stream. What was sent cannot be unsent. When terse starts a new attempt
-(`NewAttempt`) before any answer text or tool call was sent, the stream goes on with the
-new attempt: the client has seen reasoning only, and ``reasoning_content`` of the failed
-try stays as sent (it is commentary, never the answer). When answer text was already sent,
-the stream ends with an error event (``data: {"error": {...}}``, which openai clients
-raise) rather than mixing two answers.
-
-A client that disconnects mid-stream cancels the flow at once, which closes the
-upstream response (the upstream stops generating). The disconnect is watched on the
-ASGI ``receive`` channel whatever the server's ASGI spec version, so it is seen even
-while the upstream is silent.
+The proxy makes its own upstream connection (`_upstream.AiohttpTransport`) unless given an
+openai client. Streamed replies and the handling of clients that leave are in `_stream`.
 """
 
 from __future__ import annotations
@@ -32,33 +16,28 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 import openai
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from .._client.aio import AsyncClient
 from .._core.budget import Budget
 from .._exceptions import ConnectionFailed, TerseError
 from .._http.openai import ChunkStream, error_body
-from .._http.sse import sse
-from .._results import AnswerDelta, Final, NewAttempt, ReasoningDelta, StreamEvent, ToolCallDelta
 from .._server.dialects import family_for, reasoning_echo
-from ._render import Reasoning, error_for, finish_reason, render, tool_deltas, usage_of
-from ._request import UNSET, BadRequest, ChatRequest, parse, without_reasoning
+from ._render import Reasoning, error_for, render
+from ._request import UNSET, BadRequest, parse, without_reasoning
+from ._stream import EventStream, Gone, event_stream, unless_gone
 
 __all__ = ["ServeConfig", "app"]
 
 log = logging.getLogger("terse.serve")
-
-T = TypeVar("T")
 
 MAX_BODY = 8 * 1024 * 1024
 """Default cap on a request body (bytes): 8 MiB, ample for long histories and tool specs."""
@@ -89,23 +68,6 @@ class ServeConfig:
     max_retries: int = 2
     deadline: float | None = None
     max_body: int = MAX_BODY
-
-
-class _EventStream(StreamingResponse):
-    """A stream that is cancelled the moment the client disconnects (any ASGI spec)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with anyio.create_task_group() as group:
-
-            async def watch() -> None:
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                group.cancel_scope.cancel()
-
-            group.start_soon(watch)
-            with contextlib.suppress(OSError):  # the client went away while we wrote
-                await self.stream_response(send)
-            group.cancel_scope.cancel()
 
 
 def _error(status: int, body: Mapping[str, Any]) -> JSONResponse:
@@ -276,8 +238,8 @@ class _Proxy:
         created = int(time.time())
         if not req.stream:
             try:
-                answer = await _unless_gone(request, client.ask(messages, **options))
-            except _Gone:
+                answer = await unless_gone(request, client.ask(messages, **options))
+            except Gone:
                 return Response(status_code=499)  # nobody is listening any more
             except Exception as exc:
                 return self.failure(exc)
@@ -289,72 +251,28 @@ class _Proxy:
         stream = client.stream(messages, **options)
         events = stream.__aiter__()
         try:
-            first = await _unless_gone(request, events.__anext__())
-        except _Gone:
+            first = await unless_gone(request, events.__anext__())
+        except Gone:
             await stream.aclose()
             return Response(status_code=499)
         except Exception as exc:
             await stream.aclose()
             return self.failure(exc)
         chunks = ChunkStream(cid, created, model)
-        body = self._stream(req, chunks, first, events, stream.aclose)
-        return _EventStream(
+        body = event_stream(
+            chunks,
+            first,
+            events,
+            stream.aclose,
+            keep_reasoning=self.config.reasoning == "field",
+            include_usage=req.include_usage,
+            secrets=self.secrets,
+        )
+        return EventStream(
             body,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-
-    async def _stream(
-        self,
-        req: ChatRequest,
-        chunks: ChunkStream,
-        first: StreamEvent,
-        events: AsyncIterator[StreamEvent],
-        close: Callable[[], Any],
-    ) -> AsyncIterator[bytes]:
-        keep_reasoning = self.config.reasoning == "field"
-        answered = False  # answer text (or a call) sent: a retry can no longer be shown
-        try:
-            yield chunks.role()
-            event: StreamEvent | None = first
-            while event is not None:
-                if isinstance(event, AnswerDelta):
-                    if event.text:
-                        answered = True
-                        yield chunks.delta({"content": event.text})
-                elif isinstance(event, ReasoningDelta):
-                    if keep_reasoning and event.text:
-                        yield chunks.delta({"reasoning_content": event.text})
-                elif isinstance(event, ToolCallDelta):
-                    pass  # unvalidated pieces: the real calls are sent whole at the end
-                elif isinstance(event, NewAttempt):
-                    if answered:
-                        msg = (
-                            "the upstream's answer failed after part of it was streamed "
-                            f"({event.reason}); terse would retry, but sent text cannot be "
-                            "taken back: ask again"
-                        )
-                        yield sse(error_body(502, msg, code="retry_after_partial_answer"))
-                        return
-                elif isinstance(event, Final):
-                    answer = event.answer
-                    for delta in tool_deltas(answer):
-                        yield chunks.delta(delta)
-                    usage = usage_of(answer.usage) if req.include_usage else None
-                    for piece in chunks.finish(finish_reason(answer), usage):
-                        yield piece
-                    return
-                try:
-                    event = await events.__anext__()
-                except StopAsyncIteration:
-                    event = None
-                except Exception as exc:
-                    _, body = error_for(exc, self.secrets)
-                    yield sse(body)
-                    return
-        finally:
-            with contextlib.suppress(Exception), anyio.CancelScope(shield=True):
-                await close()
 
 
 def _lean_transport(client: AsyncClient, config: ServeConfig) -> Any:
@@ -373,37 +291,6 @@ def _lean_transport(client: AsyncClient, config: ServeConfig) -> Any:
         limits=client._limits,
         idle_timeout=client._idle_timeout,
     )
-
-
-class _Gone(Exception):
-    """The client disconnected before the response started."""
-
-
-async def _unless_gone(request: Request, work: Awaitable[T]) -> T:
-    """``work``'s result, or `_Gone` (``work`` cancelled) as soon as the client disconnects."""
-    box: list[T] = []
-    errors: list[BaseException] = []
-    async with anyio.create_task_group() as group:
-
-        async def run() -> None:
-            try:
-                box.append(await work)
-            except Exception as exc:
-                errors.append(exc)
-            group.cancel_scope.cancel()
-
-        async def watch() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
-
-        group.start_soon(run)
-        group.start_soon(watch)
-    if errors:
-        raise errors[0]
-    if not box:
-        raise _Gone
-    return box[0]
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:

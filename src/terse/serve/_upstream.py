@@ -29,8 +29,8 @@ import aiohttp
 import openai
 
 from .. import __version__
-from .._client.http import fetch_watched, read_watched
 from .._client.transport import Delta, Reader
+from .._client.watched import fetch_watched, read_watched
 from .._core.flow import Call
 from .._core.ops import timeout_parts
 from .._core.retry import parse_retry_after
