@@ -396,6 +396,29 @@ def test_request_bodies_are_size_limited(inline: FakeServer, proxy: Proxy) -> No
     assert not [q for q in inline.requests if q.path.endswith("/chat/completions")]
 
 
+def test_a_client_that_stalls_mid_body_gets_a_408(inline: FakeServer, proxy: Proxy) -> None:
+    import socket
+
+    srv = proxy(inline, body_timeout=0.5)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            b'{"model": '  # 10 of 100 bytes, then nothing
+        )
+        t0 = time.monotonic()
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            got = sock.recv(4096)
+            if not got:
+                break
+            reply += got
+        waited = time.monotonic() - t0
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert 0.4 <= waited < 15
+    assert not [q for q in inline.requests if q.path.endswith("/chat/completions")]
+
+
 # -- disconnects and concurrency --------------------------------------------------------------
 
 

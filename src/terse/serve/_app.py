@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import openai
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,6 +43,10 @@ log = logging.getLogger("terse.serve")
 MAX_BODY = 8 * 1024 * 1024
 """Default cap on a request body (bytes): 8 MiB, ample for long histories and tool specs."""
 
+BODY_TIMEOUT = 30.0
+"""Default seconds for a request body to arrive: a client that stalls mid-body holds a
+connection and a task no longer than this."""
+
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -57,6 +62,7 @@ class ServeConfig:
         max_retries: terse's retries per call.
         deadline: Seconds for one whole call (None: none).
         max_body: Largest request body accepted, in bytes.
+        body_timeout: Seconds a request body may take to arrive (a stalled client gets a 408).
     """
 
     upstream: str
@@ -68,6 +74,7 @@ class ServeConfig:
     max_retries: int = 2
     deadline: float | None = None
     max_body: int = MAX_BODY
+    body_timeout: float = BODY_TIMEOUT
 
 
 def _error(status: int, body: Mapping[str, Any]) -> JSONResponse:
@@ -180,11 +187,18 @@ class _Proxy:
             raise BadRequest(f"the request body is larger than {cap} bytes", status=413)
         parts: list[bytes] = []
         size = 0
-        async for piece in request.stream():
-            size += len(piece)
-            if size > cap:
-                raise BadRequest(f"the request body is larger than {cap} bytes", status=413)
-            parts.append(piece)
+        seconds = self.config.body_timeout
+        try:
+            with anyio.fail_after(seconds):
+                async for piece in request.stream():
+                    size += len(piece)
+                    if size > cap:
+                        msg = f"the request body is larger than {cap} bytes"
+                        raise BadRequest(msg, status=413)
+                    parts.append(piece)
+        except TimeoutError:
+            msg = f"the request body did not arrive within {seconds:g} seconds"
+            raise BadRequest(msg, status=408) from None
         return b"".join(parts)
 
     def failure(self, exc: BaseException) -> JSONResponse:
@@ -310,6 +324,7 @@ def app(
     max_retries: int = 2,
     deadline: float | None = None,
     max_body: int = MAX_BODY,
+    body_timeout: float = BODY_TIMEOUT,
     openai_client: openai.AsyncOpenAI | None = None,
 ) -> Starlette:
     """The proxy as an ASGI application (Starlette), to serve or mount yourself.
@@ -328,6 +343,8 @@ def app(
         max_retries: terse's retries per call (openai's own are off).
         deadline: Seconds for a whole call; past it the proxy answers 504.
         max_body: The largest request body accepted (bytes); larger gets a 413.
+        body_timeout: Seconds a request body may take to arrive; a client that stalls
+            mid-body gets a 408.
         openai_client: An ``openai.AsyncOpenAI`` for the upstream to use instead of
             making one (then ``upstream``/``upstream_key`` are not used to connect, and
             the proxy never closes it).
@@ -344,6 +361,7 @@ def app(
         max_retries=max_retries,
         deadline=deadline,
         max_body=max_body,
+        body_timeout=body_timeout,
     )
     proxy = _Proxy(config, openai_client)
 
