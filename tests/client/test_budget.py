@@ -12,6 +12,10 @@ from terse.testing import DIALECTS, FakeServer, Runaway
 
 BUDGET = 64
 SLACK = 2
+SERVER_SLACK = 16
+"""Tokens the server may generate after terse's cut before it sees the disconnect: 160 ms at
+100 tokens/s, for a loaded machine (seen: +3 under a full suite on 2 busy cores). A budget
+that did not hold would run to hundreds of tokens."""
 
 
 def ask(mode: str, srv: FakeServer, **kwargs: Any) -> terse.Answer[Any]:
@@ -43,7 +47,7 @@ def test_runaway_is_cut_at_the_budget_and_still_answered(dialect: str, mode: str
         answer = ask(mode, srv, thinking_budget=BUDGET)
         gens = generations(srv)
     first = gens[0]
-    assert first.reasoning_tokens <= BUDGET + SLACK, first
+    assert first.reasoning_tokens <= BUDGET + SERVER_SLACK, first
     assert answer.text == "42"
     assert answer.budget is not None
     assert answer.budget.hit
@@ -83,7 +87,7 @@ def test_llamacpp_concludes_through_apply_template_when_native_is_off() -> None:
     assert cont.body is not None
     assert cont.body["prompt"].rstrip().endswith("</think>")
     assert terse.QWEN_NUDGE.strip() in cont.body["prompt"]
-    assert gens[0].reasoning_tokens <= BUDGET + SLACK
+    assert gens[0].reasoning_tokens <= BUDGET + SERVER_SLACK
 
 
 def test_vllm_without_reasoning_config_falls_back_to_a_client_cut() -> None:
@@ -100,7 +104,7 @@ def test_vllm_without_reasoning_config_falls_back_to_a_client_cut() -> None:
     assert cont["add_generation_prompt"] is False
     assert cont["messages"][-1]["role"] == "assistant"
     assert cont["messages"][-1]["content"].rstrip().endswith("</think>")
-    assert reqs[1].reasoning_tokens <= BUDGET + SLACK
+    assert reqs[1].reasoning_tokens <= BUDGET + SERVER_SLACK
 
 
 def test_vllm_with_reasoning_config_uses_the_native_budget() -> None:
@@ -175,7 +179,7 @@ def test_stream_is_closed_at_the_budget_and_the_server_stops() -> None:
     assert isinstance(final, terse.Final)
     assert final.answer.text == "42"
     assert gens[0].disconnected
-    assert gens[0].reasoning_tokens <= BUDGET + SLACK
+    assert gens[0].reasoning_tokens <= BUDGET + SERVER_SLACK
 
 
 def test_concurrent_budget_calls_survive_the_native_refusal() -> None:
