@@ -9,8 +9,10 @@ where it is. Keys come from environment variables, never from the command line (
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from typing import Any
 
 from .types import http_url, port, positive_float, positive_int
 
@@ -82,6 +84,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds for a whole call; past it the client gets a 504 (default: none)",
     )
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="processes serving the port (default: 1); each runs its own flow and upstream pool",
+    )
     p.add_argument("--log-level", choices=_LOG_LEVELS, default="warning", help="(default: warning)")
 
 
@@ -90,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..serve import app, check_bind
-        from ..serve._run import run_loop
+        from ..serve._run import CONFIG_ENV, run_loop
     except ImportError as exc:
         print(f"terse serve: {exc}", file=sys.stderr)
         return 1
@@ -112,19 +121,43 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"terse serve: {exc}", file=sys.stderr)
         return 2
-    application = app(
-        args.upstream,
-        upstream_key=os.environ.get(args.upstream_key_env) or None,
-        proxy_key=proxy_key,
-        model=args.model,
-        thinking_budget=args.thinking_budget,
-        reasoning=args.reasoning,
-        max_retries=args.max_retries,
-        deadline=args.deadline,
-    )
-    config = uvicorn.Config(
-        application, host=args.host, port=args.port, log_level=args.log_level, lifespan="on"
-    )
+    options = {
+        "model": args.model,
+        "thinking_budget": args.thinking_budget,
+        "reasoning": args.reasoning,
+        "max_retries": args.max_retries,
+        "deadline": args.deadline,
+    }
+    if args.workers > 1:
+        # Each worker builds the app from the environment: the options as JSON, the keys
+        # left in their own variables (named, never copied).
+        os.environ[CONFIG_ENV] = json.dumps(
+            {
+                "upstream": args.upstream,
+                "upstream_key_env": args.upstream_key_env,
+                "proxy_key_env": args.proxy_key_env,
+                **options,
+            }
+        )
+        config = uvicorn.Config(
+            "terse.serve._run:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            lifespan="on",
+            workers=args.workers,
+        )
+    else:
+        application = app(
+            args.upstream,
+            upstream_key=os.environ.get(args.upstream_key_env) or None,
+            proxy_key=proxy_key,
+            **options,
+        )
+        config = uvicorn.Config(
+            application, host=args.host, port=args.port, log_level=args.log_level, lifespan="on"
+        )
     server = uvicorn.Server(config)
     import asyncio
     import socket
@@ -154,9 +187,34 @@ def run(args: argparse.Namespace) -> int:
         await task
 
     try:
-        run_loop(serve())
+        if args.workers > 1:
+            # Connections queue on the socket from here; the workers accept them once up.
+            sock.listen(config.backlog)
+            print(
+                f"terse proxy at http://{shown}:{bound}/v1 (upstream {args.upstream})", flush=True
+            )
+            supervise(config, server, sock)
+        else:
+            run_loop(serve())
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
     return 0
+
+
+def supervise(config: Any, server: Any, sock: Any) -> None:
+    """Run ``config.workers`` uvicorn worker processes on ``sock`` until a signal stops them.
+
+    uvicorn's supervisor takes the worker's target itself since 0.36 or so, and as an
+    argument before: both are served.
+    """
+    import inspect
+
+    from uvicorn.supervisors import Multiprocess
+
+    supervisor: Any = Multiprocess
+    if "target" in inspect.signature(supervisor).parameters:
+        supervisor(config, target=server.run, sockets=[sock]).run()
+    else:
+        supervisor(config, sockets=[sock]).run()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
+import os
 import socket
 import threading
 from collections.abc import Coroutine
@@ -14,7 +16,27 @@ import uvicorn
 
 from .._exceptions import UsageError
 
-__all__ = ["Server", "check_bind", "is_loopback", "run_loop"]
+__all__ = ["CONFIG_ENV", "Server", "app_from_env", "check_bind", "is_loopback", "run_loop"]
+
+CONFIG_ENV = "TERSE_SERVE_CONFIG"
+"""Where ``terse serve --workers N`` leaves its options for the worker processes (JSON; the
+keys stay in their own variables, which it names)."""
+
+
+def app_from_env() -> Any:
+    """A worker's proxy app, built from `CONFIG_ENV` (the uvicorn factory of ``--workers``)."""
+    from ._app import app
+
+    spec = json.loads(os.environ[CONFIG_ENV])
+    upstream_key_env = spec.pop("upstream_key_env")
+    proxy_key_env = spec.pop("proxy_key_env")
+    return app(
+        spec.pop("upstream"),
+        upstream_key=os.environ.get(upstream_key_env) or None,
+        proxy_key=(os.environ.get(proxy_key_env) or None) if proxy_key_env else None,
+        **spec,
+    )
+
 
 T = TypeVar("T")
 
