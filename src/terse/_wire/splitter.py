@@ -23,7 +23,7 @@ from .scan import (
     _tail_candidate,
 )
 
-__all__ = ["Delta", "Splitter"]
+__all__ = ["Delta", "Splitter", "reasoning_passthrough"]
 
 
 class Delta(NamedTuple):
@@ -54,6 +54,19 @@ def _reasoning_delta(chunk: str) -> Delta:
             _REASONING.clear()
         _REASONING[chunk] = delta
     return delta
+
+
+def reasoning_passthrough(s: Splitter) -> str:
+    """Internal hook for `terse.tools.ToolCallStream`: the character a chunk must lack to
+    pass the splitter untouched, or "" when no chunk does.
+
+    It is set inside the reasoning with nothing held back, where it is the one character
+    that can start a closing delimiter. While it is set, `Splitter.feed` releases a chunk
+    without it whole as reasoning and changes nothing, so a caller that knows the chunk
+    lacks it may take the chunk as reasoning without feeding it; the character changes
+    only when the splitter is fed.
+    """
+    return s._fast
 
 
 # Splitter states.
