@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._wire.splitter import reasoning_passthrough
+from .._wire.splitter import answer_passthrough, reasoning_passthrough, take_answer
 from ._calls import ParsedCalls
 from ._events import (
     CallDelta,
@@ -154,6 +154,8 @@ class ToolCallStream(StreamRules):
         # ``self._rseg.ws``, holds the whitespace kept back at the end of the reasoning.
         self._hot = _OFF
         self._afast = False  # the answer fast path of `feed` applies
+        # ... and what a chunk must lack to skip the splitter there (`answer_passthrough`)
+        self._aquiet: frozenset[str] | None = None
 
     def feed(self, chunk: str) -> list[InlineEvent]:
         """Take the next chunk of raw output; return the events it completes."""
@@ -228,47 +230,55 @@ class ToolCallStream(StreamRules):
             # In the answer: the splitter cleans the text; a call block in progress
             # takes it as markup (read again only when that can change), and plain text
             # outside blocks is text.
-            d = self._splitter.feed(chunk)  # type: ignore[union-attr]
-            if not d.reasoning and (self._reasoning_closed or not self._splitter_format()):
-                a = d.answer
-                if not a:
-                    return []
-                ascan = self._ascan
-                if ascan._pending:
-                    delta = ascan.more(a)
-                    if delta is not None:
-                        if not delta:
-                            return []
-                        if self._started_block:
-                            ev3 = _CD.get(delta)
-                            if ev3 is None or ev3.index != self._count:
-                                ev3 = _cache(_CD, delta, CallDelta(self._count, delta))
-                            return [ev3]
-                        out: list[InlineEvent] = []
-                        self._answer_item(Pending(ascan._named, delta), out)
-                        return out
+            out: list[InlineEvent]
+            spl = self._splitter
+            quiet = self._aquiet
+            if quiet is not None and quiet.isdisjoint(chunk):
+                # Mid-line answer text with nothing the splitter acts on: its fast path.
+                a = take_answer(spl, chunk)  # type: ignore[arg-type]
+            else:
+                d = spl.feed(chunk)  # type: ignore[union-attr]
+                if d.reasoning or not (self._reasoning_closed or not self._splitter_format()):
                     out = []
-                    for item in ascan.feed_read():
-                        self._answer_item(item, out)
+                    self._split_delta(d.reasoning, d.answer, out)
+                    self._set_fast()
                     return out
-                released = ascan.plain(a) if ascan.idle else None
-                if released is not None:
-                    if not released:
+                a = d.answer
+                self._aquiet = answer_passthrough(spl)  # type: ignore[arg-type]
+            if not a:
+                return []
+            ascan = self._ascan
+            if ascan._pending:
+                delta = ascan.more(a)
+                if delta is not None:
+                    if not delta:
                         return []
-                    kept = self._aseg.add(released)
-                    if not kept:
-                        return []
-                    self._text.append(kept)
-                    ev2 = _TD.get(kept)
-                    if ev2 is None:
-                        ev2 = _cache(_TD, kept, TextDelta(kept))
-                    return [ev2]
+                    if self._started_block:
+                        ev3 = _CD.get(delta)
+                        if ev3 is None or ev3.index != self._count:
+                            ev3 = _cache(_CD, delta, CallDelta(self._count, delta))
+                        return [ev3]
+                    out = []
+                    self._answer_item(Pending(ascan._named, delta), out)
+                    return out
                 out = []
-                self._answer(a, out, final=False)
+                for item in ascan.feed_read():
+                    self._answer_item(item, out)
                 return out
+            released = ascan.plain(a) if ascan.idle else None
+            if released is not None:
+                if not released:
+                    return []
+                kept = self._aseg.add(released)
+                if not kept:
+                    return []
+                self._text.append(kept)
+                ev2 = _TD.get(kept)
+                if ev2 is None:
+                    ev2 = _cache(_TD, kept, TextDelta(kept))
+                return [ev2]
             out = []
-            self._split_delta(d.reasoning, d.answer, out)
-            self._set_fast()
+            self._answer(a, out, final=False)
             return out
         out = []
         self._slow(chunk, out)
@@ -298,6 +308,7 @@ class ToolCallStream(StreamRules):
             if f:
                 self._hot = _hot(f, self._rseg.ws, self._rscan._buf)
         self._afast = split and (self._reasoning_closed or not self._has_reasoning)
+        self._aquiet = None
 
     def _slow(self, chunk: str, out: list[InlineEvent]) -> None:
         if self._mode == "harmony":
