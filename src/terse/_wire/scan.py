@@ -60,10 +60,10 @@ def _end_run(buf: str, t: _Tables, partial: bool) -> int:
     """
     i = len(buf)
     lo = max(0, i - t.longest_end + 1)
-    if partial and i and _any_in(t.firsts, buf[lo:]):
-        starts = sorted(k for c in t.firsts for k in _positions(buf, c, lo))
+    if partial and i:
         prefixes = t.end_prefixes
-        for k in starts:
+        for f in t.first_scan.finditer(buf, lo):  # where an end token could start
+            k = f.start()
             if buf[k:] in prefixes:
                 i = k
                 break
@@ -78,14 +78,6 @@ def _end_run(buf: str, t: _Tables, partial: bool) -> int:
         if m is None:
             return j
         i = j - m.end()
-
-
-def _positions(text: str, ch: str, start: int) -> list[int]:
-    out = []
-    while (k := text.find(ch, start)) != -1:
-        out.append(k)
-        start = k + 1
-    return out
 
 
 _FENCE_LINE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})([^\n]*)")
@@ -128,6 +120,7 @@ class _Tables:
         "end_prefixes",
         "ends",
         "ends_reversed",
+        "first_scan",
         "firsts",
         "lasts",
         "line_end",
@@ -164,6 +157,7 @@ class _Tables:
         # The proper prefixes of end tokens (a possible end token being written), and the
         # end tokens reversed, longest first, to match the one a text ends with.
         self.end_prefixes = frozenset(e[:k] for e in self.ends for k in range(1, len(e)))
+        self.first_scan = re.compile(f"[{re.escape(self.firsts)}]" if self.firsts else "(?!)")
         self.ends_reversed = re.compile("|".join(re.escape(e[::-1]) for e in self.ends) or "(?!)")
         self.lasts = "".join(sorted({t[-1] for t in self.ends}))
         # What a mid-line answer chunk must lack to pass the splitter as it stands.
