@@ -265,18 +265,40 @@ class ToolCallStream(StreamRules):
                 for item in ascan.feed_read():
                     self._answer_item(item, out)
                 return out
-            released = ascan.plain(a) if ascan.idle else None
-            if released is not None:
-                if not released:
-                    return []
-                kept = self._aseg.add(released)
-                if not kept:
-                    return []
-                self._text.append(kept)
-                ev2 = _TD.get(kept)
-                if ev2 is None:
-                    ev2 = _cache(_TD, kept, TextDelta(kept))
-                return [ev2]
+            if not (ascan._pending or ascan._fence or ascan._fresh):
+                # Outside blocks and fences: `CallScanner.plain` and `_Segments.add`, inline.
+                t = ascan._buf + a if ascan._buf else a  # after a held partial opener
+                tab = ascan._table
+                q = tab.plain.get(t)
+                if q is None:
+                    q = tab.quietness(t)
+                if q & HOLD:  # plain but for a possible opener at the end: hold that
+                    k = q >> 4
+                    ascan._buf = t[k:]
+                    if not k:
+                        return []
+                    ascan._before = LINE_START if q & ENDS_LINE else MID_LINE
+                    t = t[:k]
+                elif q & QUIET_ANYWHERE or (q and ascan._before != LINE_START):
+                    ascan._before = LINE_START if q & ENDS_LINE else MID_LINE
+                    ascan._buf = ""
+                else:
+                    q = 0
+                if q:
+                    seg = self._aseg
+                    if seg.in_seg:
+                        w = seg.ws + t if seg.ws else t
+                        kept = w.rstrip()
+                        seg.ws = w[len(kept) :] if len(kept) != len(w) else ""
+                    else:
+                        kept = seg.add(t)
+                    if not kept:
+                        return []
+                    self._text.append(kept)
+                    ev2 = _TD.get(kept)
+                    if ev2 is None:
+                        ev2 = _cache(_TD, kept, TextDelta(kept))
+                    return [ev2]
             out = []
             self._answer(a, out, final=False)
             return out
