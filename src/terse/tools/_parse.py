@@ -5,9 +5,14 @@ reasoning for drafts and the answer for calls (`terse.tools._scan`), and applies
 draft-vs-real rule (`terse.tools._rule`). `parse_output` feeds it the whole text in one
 chunk, so a stream chunked anywhere gives what the whole text gives.
 
-Cost: `feed` has fast paths for the chunks that make up most of a stream (plain reasoning,
-plain answer text, the markup of a call in progress); everything else goes through the
-general path. ``benchmarks/bench_toolcalls.py`` measures it against plain-text streaming.
+Cost: `feed` has fast paths for the chunks that make up most of a stream, and they share
+the splitter's own instead of running behind it: plain reasoning passes the splitter
+untouched (`reasoning_passthrough`) and, once seen in the same state, is one dict lookup
+(`_Hot`); mid-line answer text passes it after one set test (`answer_passthrough`,
+`take_answer`), then is plain text or the markup of a call in progress. Everything else
+goes through the general path, and the fast paths return, chunk for chunk, the events it
+would (``tests/tools/test_fast_paths.py``). ``benchmarks/bench_toolcalls.py`` measures
+it against plain-text streaming.
 """
 
 from __future__ import annotations
