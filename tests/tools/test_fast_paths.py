@@ -10,6 +10,8 @@ or a delimiter is split over chunks, a fence opens, or whitespace is held.
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -135,6 +137,27 @@ def test_a_non_str_chunk_is_refused_on_every_path() -> None:
     for bad in (["x"], b"plain", 3):
         with pytest.raises(TypeError, match="takes str"):
             s.feed(bad)  # type: ignore[arg-type]
+
+
+def test_a_copied_or_pickled_stream_goes_on_like_the_original() -> None:
+    # The hot path holds the whitespace and opener prefix in shared states; a copy made in
+    # or out of it (after a line end, where none is hot) must hold them too.
+    text = (
+        "<think>\nfirst line \nsecond f line  \n\nthird\tline f\n</think>\n\n"
+        "answer text \nmore " + CALL
+    )
+    chunks = cut(text, [3])
+    expected, result = run(ToolCallStream, chunks)
+    for k in range(len(chunks)):
+        for clone in (copy.deepcopy, lambda s: pickle.loads(pickle.dumps(s))):
+            s = ToolCallStream([WEATHER])
+            for c in chunks[:k]:
+                s.feed(c)
+            twin = clone(s)
+            for stream in (twin, s):
+                rest = [stream.feed(c) for c in chunks[k:]]
+                assert [*rest, stream.finish()] == expected[k:]
+                assert stream.result() == result
 
 
 _PIECES = [

@@ -63,13 +63,16 @@ _R_PLAIN = _R_TABLE.plain
 class _Hot(dict[str, "tuple[ReasoningText, str, _Hot]"]):
     """One state of the hottest path of `ToolCallStream.feed`: plain reasoning, mid-line.
 
-    A state is the splitter's passthrough character (`reasoning_passthrough`) and the
-    whitespace held at the end of the reasoning so far (``ws``: segments are stripped).
-    It maps a chunk seen plain there (no opener or its prefix, no fence character, not
-    ending a line, without the passthrough character: neither the splitter nor the draft
-    scanner can act on it) to the event it releases, that text ("" when it releases
-    nothing) and the state it leaves. A stream in such a state takes a known chunk with
-    one dict lookup.
+    A state is the splitter's passthrough character (`reasoning_passthrough`), the
+    whitespace held at the end of the reasoning so far (``ws``: segments are stripped) and
+    the possible partial opener the draft scanner holds (``held``). It maps a chunk seen
+    plain there (no opener, no fence character, not ending a line, without the
+    passthrough character: the splitter passes it through and the scanner only releases
+    it) to the event it releases, that text ("" when it releases nothing) and the state it
+    leaves. A stream in such a state takes a known chunk with one dict lookup.
+
+    States are shared caches: a copied stream shares them, and `_OFF` keeps its identity
+    through copies and pickles.
     """
 
     __slots__ = ("held", "ws")
@@ -78,6 +81,16 @@ class _Hot(dict[str, "tuple[ReasoningText, str, _Hot]"]):
         super().__init__()
         self.ws = ws
         self.held = held
+
+    def __copy__(self) -> _Hot:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Hot:
+        return self
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # A stream leaves its hot state before it is pickled, so only `_OFF` goes by name.
+        return "_OFF" if self is _OFF else (_Hot, (self.ws, self.held))
 
 
 _OFF = _Hot("", "")  # never filled: the hot path is off
@@ -311,6 +324,12 @@ class ToolCallStream(StreamRules):
         self._slow(chunk, out)
         self._set_fast()
         return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies and pickles take the state out of the shared hot path first.
+        if self._hot is not _OFF:
+            self._leave_hot()
+        return self.__dict__
 
     def _leave_hot(self) -> None:
         """Leave the hottest path: what its state holds back goes back where it belongs."""
