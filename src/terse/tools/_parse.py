@@ -169,7 +169,8 @@ class ToolCallStream(StreamRules):
         )
         self._rfast = False  # the reasoning fast path of `feed` applies
         # The hottest path's state (see `_Hot`); while it is not `_OFF` it, not
-        # ``self._rseg.ws``, holds the whitespace kept back at the end of the reasoning.
+        # ``self._rseg.ws`` and ``self._rscan._buf``, holds the whitespace kept back at
+        # the end of the reasoning and the partial opener the draft scanner holds.
         self._hot = _OFF
         self._afast = False  # the answer fast path of `feed` applies
         # ... and what a chunk must lack to skip the splitter there (`answer_passthrough`)
