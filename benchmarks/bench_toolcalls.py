@@ -12,7 +12,9 @@ within 1.2x of plain-text streaming through `terse.Splitter`.
 
 Where the stream's cost lies is printed too: per chunk in the reasoning and in the answer
 (the calls), for `ToolCallStream`, for `terse.Splitter` on the same tool turn (the share
-the splitter alone pays on call markup), and for the plain-text baseline.
+the splitter alone pays on call markup), for `ToolCallStream` and `terse.Splitter` on the
+plain text (a tool turn answered in prose), and what reading and validating the turn's
+three calls costs alone, spread over its chunks (a floor no intake goes under).
 """
 
 from __future__ import annotations
@@ -176,11 +178,27 @@ def main() -> None:
     rows = {
         "ToolCallStream (tool turn)": phases(lambda: ToolCallStream(TOOLS), tool_chunks),
         "Splitter (same tool turn)": phases(Splitter, tool_chunks),
+        "ToolCallStream (plain text)": phases(lambda: ToolCallStream(TOOLS), plain_chunks),
         "Splitter (plain text)": phases(Splitter, plain_chunks),
     }
     print(f"\n{'per chunk, by phase':32} {'reasoning':>10} {'answer':>8}")
     for k, (r, a) in rows.items():
         print(f"{k:32} {r:10.0f} {a:8.0f}")
+
+    # A floor no intake can go under: reading and validating the turn's three calls, whole
+    # (`parse_output` on the calls, less `parse_output` on the same text without them),
+    # spread over the turn's chunks.
+    empty = "<think>ok</think>\nI will write the files.\n"
+    calls = empty + hermes(1) + hermes(2) + hermes(3)
+    t = interleaved(
+        {"calls": lambda: parse_output(calls, TOOLS), "empty": lambda: parse_output(empty, TOOLS)},
+        rounds=60,
+    )
+    floor = (t["calls"] - t["empty"]) / len(tool_chunks) * 1e9
+    print(
+        f"\nreading + validating the 3 calls: {floor:.0f} ns per chunk of the turn "
+        f"({floor / per_plain:.2f}x the plain-text chunk)"
+    )
     result(
         "toolcall_stream_vs_plain_splitter",
         per_tool / per_plain,

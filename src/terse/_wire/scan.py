@@ -60,11 +60,11 @@ def _end_run(buf: str, t: _Tables, partial: bool) -> int:
     """
     i = len(buf)
     lo = max(0, i - t.longest_end + 1)
-    if partial and i and _any_in(t.firsts, buf[lo:]):
-        starts = sorted(k for c in t.firsts for k in _positions(buf, c, lo))
-        for k in starts:
-            piece = buf[k:]
-            if any(e.startswith(piece) and e != piece for e in t.ends):
+    if partial and i:
+        prefixes = t.end_prefixes
+        for f in t.first_scan.finditer(buf, lo):  # where an end token could start
+            k = f.start()
+            if buf[k:] in prefixes:
                 i = k
                 break
     while True:
@@ -73,18 +73,11 @@ def _end_run(buf: str, t: _Tables, partial: bool) -> int:
             j -= 1
         if j == 0 or buf[j - 1] not in t.lasts:
             return j
-        end = next((e for e in t.ends if buf.endswith(e, 0, j)), None)
-        if end is None:
+        # The longest end token that ends at j: matched backwards, longest first.
+        m = t.ends_reversed.match(buf[max(0, j - t.longest_end) : j][::-1])
+        if m is None:
             return j
-        i = j - len(end)
-
-
-def _positions(text: str, ch: str, start: int) -> list[int]:
-    out = []
-    while (k := text.find(ch, start)) != -1:
-        out.append(k)
-        start = k + 1
-    return out
+        i = j - m.end()
 
 
 _FENCE_LINE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})([^\n]*)")
@@ -124,7 +117,10 @@ class _Tables:
     __slots__ = (
         "all_closes",
         "close_scans",
+        "end_prefixes",
         "ends",
+        "ends_reversed",
+        "first_scan",
         "firsts",
         "lasts",
         "line_end",
@@ -133,6 +129,8 @@ class _Tables:
         "longest_end",
         "open_scan",
         "opens",
+        "quiet",
+        "tag_any",
         "tag_set",
         "tags",
         "undecided",
@@ -156,13 +154,21 @@ class _Tables:
         ends = tags | {e for f in fmts for e in f.ends}
         self.ends = tuple(sorted(ends, key=len, reverse=True))
         self.firsts = "".join(sorted({t[0] for t in self.ends}))
+        # The proper prefixes of end tokens (a possible end token being written), and the
+        # end tokens reversed, longest first, to match the one a text ends with.
+        self.end_prefixes = frozenset(e[:k] for e in self.ends for k in range(1, len(e)))
+        self.first_scan = re.compile(f"[{re.escape(self.firsts)}]" if self.firsts else "(?!)")
+        self.ends_reversed = re.compile("|".join(re.escape(e[::-1]) for e in self.ends) or "(?!)")
         self.lasts = "".join(sorted({t[-1] for t in self.ends}))
+        # What a mid-line answer chunk must lack to pass the splitter as it stands.
+        self.quiet = frozenset(self.firsts + "\n")
         starts = "".join(re.escape(c) for c in sorted({t[0] for t in tags}))
         line_head = r"[ \t]*(?:`{3}|~{3}" + (f"|[{starts}]" if starts else "") + ")"
         self.line_head = re.compile(line_head)
         self.line_scan = re.compile("\n" + line_head)  # "\n" first: a fast literal scan
         self.tag_set = frozenset(tags)
         alts = "|".join(re.escape(g) for g in self.tags)
+        self.tag_any = re.compile(alts or "(?!)")  # a think tag anywhere
         # A think tag that ends a line (only spaces or tabs before the newline).
         self.line_end = re.compile(f"(?:{alts})(?=[ \t]*\n)") if alts else None
         self.longest_end = max((len(e) for e in self.ends), default=0)

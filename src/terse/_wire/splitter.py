@@ -23,7 +23,7 @@ from .scan import (
     _tail_candidate,
 )
 
-__all__ = ["Delta", "Splitter"]
+__all__ = ["Delta", "Splitter", "answer_passthrough", "reasoning_passthrough", "take_answer"]
 
 
 class Delta(NamedTuple):
@@ -54,6 +54,52 @@ def _reasoning_delta(chunk: str) -> Delta:
             _REASONING.clear()
         _REASONING[chunk] = delta
     return delta
+
+
+def reasoning_passthrough(s: Splitter) -> str:
+    """Internal hook for `terse.tools.ToolCallStream`: the character a chunk must lack to
+    pass the splitter untouched, or "" when no chunk does.
+
+    It is set inside the reasoning with nothing held back, where it is the one character
+    that can start a closing delimiter. While it is set, `Splitter.feed` releases a chunk
+    without it whole as reasoning and changes nothing, so a caller that knows the chunk
+    lacks it may take the chunk as reasoning without feeding it; the character changes
+    only when the splitter is fed.
+    """
+    return s._fast
+
+
+def answer_passthrough(s: Splitter) -> frozenset[str] | None:
+    """Internal hook for `terse.tools.ToolCallStream`: the characters a chunk must lack to
+    pass the answer side of the splitter as it stands, or None when no chunk does.
+
+    It is set in the answer, mid-line, past its start, with nothing held back but spaces
+    or tabs: there `Splitter.feed` takes a chunk without these characters (no newline, no
+    character that can start a tag or end token) on its answer fast path, which
+    `take_answer` does without the `Delta`. Taking such a chunk leaves it set.
+    """
+    if s._state == _ANSWER and s._began and not s._bol:
+        quiet = s._tables.quiet
+        if quiet.isdisjoint(s._ws):
+            return quiet
+    return None
+
+
+def take_answer(s: Splitter, chunk: str) -> str:
+    """Internal hook: ``s.feed(chunk).answer`` for a chunk that lacks every character
+    `answer_passthrough` gave (the same work and state change as `Splitter.feed`'s answer
+    fast path, kept in step with it)."""
+    ws = s._ws
+    buf = ws + chunk if ws else chunk
+    if buf[-1:].isspace():
+        kept = buf.rstrip()
+        s._ws = buf[len(kept) :]
+        buf = kept
+    elif ws:
+        s._ws = ""
+    if len(s._head) < 64:  # a fence is recognised from its line's start
+        s._head = (s._head + buf)[:64]
+    return buf
 
 
 # Splitter states.
@@ -307,7 +353,7 @@ class Splitter:
         # checked in order with the lines below, which keep the fence state.
         ends = (
             [m.span() for m in t.line_end.finditer(body)]
-            if t.line_end is not None and any(g in body for g in t.tags)
+            if t.line_end is not None and t.tag_any.search(body) is not None
             else []
         )
         if ends and pos and not self._fence:  # the continued first line ends with a tag

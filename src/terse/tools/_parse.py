@@ -5,9 +5,14 @@ reasoning for drafts and the answer for calls (`terse.tools._scan`), and applies
 draft-vs-real rule (`terse.tools._rule`). `parse_output` feeds it the whole text in one
 chunk, so a stream chunked anywhere gives what the whole text gives.
 
-Cost: `feed` has fast paths for the chunks that make up most of a stream (plain reasoning,
-plain answer text, the markup of a call in progress); everything else goes through the
-general path. ``benchmarks/bench_toolcalls.py`` measures it against plain-text streaming.
+Cost: `feed` has fast paths for the chunks that make up most of a stream, and they share
+the splitter's own instead of running behind it: plain reasoning passes the splitter
+untouched (`reasoning_passthrough`) and, once seen in the same state, is one dict lookup
+(`_Hot`); mid-line answer text passes it after one set test (`answer_passthrough`,
+`take_answer`), then is plain text or the markup of a call in progress. Everything else
+goes through the general path, and the fast paths return, chunk for chunk, the events it
+would (``tests/tools/test_fast_paths.py``). ``benchmarks/bench_toolcalls.py`` measures
+it against plain-text streaming.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._wire.splitter import answer_passthrough, reasoning_passthrough, take_answer
 from ._calls import ParsedCalls
 from ._events import (
     CallDelta,
@@ -49,23 +55,71 @@ __all__ = [
 _RT: dict[str, ReasoningText] = {}
 _TD: dict[str, TextDelta] = {}
 _CD: dict[str, CallDelta] = {}
-# Chunks seen to be plain reasoning mid-line (no opener or its prefix, no fence character,
-# not ending a line): the event of the chunk without its trailing spaces (None if it is
-# only spaces), and those spaces.
-# By the splitter's fast-path character: cached chunks never hold it, so while the
-# splitter stays in its fast path (it changes only when fed), they need no splitter.
-_R_FAST: dict[str, dict[str, tuple[ReasoningText | None, str]]] = {}
-
-
-def _r_fast(f: str) -> dict[str, tuple[ReasoningText | None, str]]:
-    cache = _R_FAST.get(f)
-    if cache is None:
-        cache = _R_FAST[f] = {}
-    return cache
-
 
 _R_TABLE = table(False)  # the reasoning is scanned for drafts without tool names
 _R_PLAIN = _R_TABLE.plain
+
+
+class _Hot(dict[str, "tuple[ReasoningText, str, _Hot]"]):
+    """One state of the hottest path of `ToolCallStream.feed`: plain reasoning, mid-line.
+
+    A state is the splitter's passthrough character (`reasoning_passthrough`), the
+    whitespace held at the end of the reasoning so far (``ws``: segments are stripped) and
+    the possible partial opener the draft scanner holds (``held``). It maps a chunk seen
+    plain there (no opener, no fence character, not ending a line, without the
+    passthrough character: the splitter passes it through and the scanner only releases
+    it) to the event it releases, that text ("" when it releases nothing) and the state it
+    leaves. A stream in such a state takes a known chunk with one dict lookup.
+
+    States are shared caches: a copied stream shares them, and `_OFF` keeps its identity
+    through copies and pickles.
+    """
+
+    __slots__ = ("held", "ws")
+
+    def __init__(self, ws: str, held: str) -> None:
+        super().__init__()
+        self.ws = ws
+        self.held = held
+
+    def __copy__(self) -> _Hot:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Hot:
+        return self
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # A stream leaves its hot state before it is pickled, so only `_OFF` goes by name.
+        return "_OFF" if self is _OFF else (_Hot, (self.ws, self.held))
+
+
+_OFF = _Hot("", "")  # never filled: the hot path is off
+_NO_EVENT = ReasoningText("")
+_HOT: dict[tuple[str, str, str], _Hot] = {}
+_HOT_MAX_STATES = 256  # whitespace runs longer than 16 characters are not states
+_HOT_MAX_ENTRIES = [16384]  # entries left across all states before they are all cleared
+
+
+def _hot(f: str, ws: str, held: str) -> _Hot:
+    """The hot state for passthrough character ``f``, whitespace ``ws`` and partial opener
+    ``held`` (`_OFF` when there is none and no room for one)."""
+    key = (f, ws, held)
+    h = _HOT.get(key)
+    if h is None:
+        if len(ws) > 16 or len(_HOT) >= _HOT_MAX_STATES:
+            return _OFF
+        h = _HOT[key] = _Hot(ws, held)
+    return h
+
+
+def _remember(state: _Hot, chunk: str, entry: tuple[ReasoningText, str, _Hot]) -> None:
+    left = _HOT_MAX_ENTRIES
+    if left[0] <= 0:
+        for h in _HOT.values():
+            h.clear()
+        left[0] = 16384
+    left[0] -= 1
+    state[chunk] = entry
 
 
 def _cache(cache: dict[str, Any], key: str, value: Any) -> Any:
@@ -114,40 +168,38 @@ class ToolCallStream(StreamRules):
             _splitter=_splitter,
         )
         self._rfast = False  # the reasoning fast path of `feed` applies
-        self._r1 = False  # ... and its hottest case (see `feed`), with its cache:
-        self._rcache: dict[str, tuple[ReasoningText | None, str]] = {}
+        # The hottest path's state (see `_Hot`); while it is not `_OFF` it, not
+        # ``self._rseg.ws`` and ``self._rscan._buf``, holds the whitespace kept back at
+        # the end of the reasoning and the partial opener the draft scanner holds.
+        self._hot = _OFF
         self._afast = False  # the answer fast path of `feed` applies
+        # ... and what a chunk must lack to skip the splitter there (`answer_passthrough`)
+        self._aquiet: frozenset[str] | None = None
 
     def feed(self, chunk: str) -> list[InlineEvent]:
         """Take the next chunk of raw output; return the events it completes."""
-        if self._r1:
-            # The hottest path: mid-line in the reasoning, no opener or fence held, and a
-            # chunk already seen to be plain (cached with its event, see _R_FAST), so
-            # neither the splitter nor the draft scanner can act on it.
-            e = self._rcache.get(chunk)
-            if e is not None:
-                ev, tail = e
-                seg = self._rseg
-                ws = seg.ws
-                if ev is None:  # only spaces: held
-                    seg.ws = ws + tail
-                    return []
-                seg.ws = tail
-                if ws:
-                    r = ws + ev.text
-                    ev = _RT.get(r) or _cache(_RT, r, ReasoningText(r))
-                    self._reasoning.append(r)
-                else:
-                    self._reasoning.append(ev.text)
+        try:
+            e = self._hot.get(chunk)
+        except TypeError:  # unhashable: not a str, worded below
+            e = None
+        if e is not None:
+            # The hottest path: mid-line in the reasoning, a chunk seen plain (`_Hot`).
+            ev, r, self._hot = e
+            if r:
+                self._reasoning.append(r)
                 return [ev]
+            return []
         if not isinstance(chunk, str):
             raise TypeError(f"ToolCallStream.feed() takes str, not {type(chunk).__name__}")
+        hot = self._hot
+        if hot is not _OFF:
+            self._leave_hot()
         if self._rfast:
             # Inside the reasoning with nothing held anywhere: a chunk without the one
-            # character that can start a closing delimiter (the splitter's own fast path,
-            # where it returns the chunk as reasoning and changes nothing) and that can
-            # start no draft is reasoning as it stands.
-            f = self._splitter._fast  # type: ignore[union-attr]
+            # character that can start a closing delimiter (the splitter passes it through
+            # as reasoning, changing nothing) and that can start no draft is reasoning as
+            # it stands.
+            f = reasoning_passthrough(self._splitter)  # type: ignore[arg-type]
             if f and f not in chunk:
                 rscan = self._rscan
                 t = rscan._buf + chunk if rscan._buf else chunk  # after a held partial opener
@@ -157,81 +209,108 @@ class ToolCallStream(StreamRules):
                 if q & HOLD:  # plain but for a possible opener at the end: hold that
                     k = q >> 4
                     rscan._buf = t[k:]
-                    self._r1 = False
-                    if not k:
-                        return []
                     t = t[:k]
-                    q = QUIET_MID | (q & ENDS_LINE)  # not a blank line: plain as it stands
-                    before = LINE_START if q & ENDS_LINE else MID_LINE
-                    rscan._before = before
+                    if k:
+                        q = QUIET_MID | (q & ENDS_LINE)  # not a blank line: plain as it stands
+                        rscan._before = LINE_START if q & ENDS_LINE else MID_LINE
                 elif q & QUIET_ANYWHERE or (q and rscan._before != LINE_START):
-                    before = LINE_START if q & ENDS_LINE else MID_LINE
-                    rscan._before = before
+                    rscan._before = LINE_START if q & ENDS_LINE else MID_LINE
                     rscan._buf = ""
                 else:
                     q = 0
                 if q:
                     seg = self._rseg
-                    if seg.in_seg:  # _Segments.add, inline
+                    r = ""
+                    if not t:
+                        pass
+                    elif seg.in_seg:  # _Segments.add, inline
                         w = seg.ws + t if seg.ws else t
                         r = w.rstrip()
                         seg.ws = w[len(r) :] if len(r) != len(w) else ""
                     else:
                         r = seg.add(t)
-                    self._r1 = before == MID_LINE and seg.in_seg and not rscan._buf
-                    if self._r1:
-                        self._rcache = _r_fast(f)
-                    if self._r1 and t is chunk and len(chunk) <= 64:
-                        # Seen plain mid-line: cache it for the hottest path.
-                        kept = chunk.rstrip()
-                        cache = self._rcache
-                        if len(cache) >= 8192:
-                            cache.clear()
-                        cache[chunk] = (
-                            _RT.get(kept) or _cache(_RT, kept, ReasoningText(kept))
-                            if kept
-                            else None,
-                            chunk[len(kept) :],
-                        )
-                    if not r:
+                    rev: ReasoningText | None = None
+                    if r:
+                        rev = _RT.get(r)
+                        if rev is None:
+                            rev = _cache(_RT, r, ReasoningText(r))
+                    if rscan._before == MID_LINE and seg.in_seg:
+                        nxt = _hot(f, seg.ws, rscan._buf)
+                        if nxt is not _OFF:
+                            if hot is not _OFF and len(chunk) <= 64:
+                                # Seen plain mid-line from a hot state: remember it.
+                                _remember(hot, chunk, (rev or _NO_EVENT, r, nxt))
+                            self._hot = nxt
+                    if rev is None:
                         return []
                     self._reasoning.append(r)
-                    ev = _RT.get(r)
-                    if ev is None:
-                        ev = _cache(_RT, r, ReasoningText(r))
-                    return [ev]
+                    return [rev]
         elif self._afast:
             # In the answer: the splitter cleans the text; a call block in progress
             # takes it as markup (read again only when that can change), and plain text
             # outside blocks is text.
-            d = self._splitter.feed(chunk)  # type: ignore[union-attr]
-            if not d.reasoning and (self._reasoning_closed or not self._splitter_format()):
-                a = d.answer
-                if not a:
-                    return []
-                ascan = self._ascan
-                if ascan._pending:
-                    delta = ascan.more(a)
-                    if delta is not None:
-                        if not delta:
-                            return []
-                        if self._started_block:
-                            ev3 = _CD.get(delta)
-                            if ev3 is None or ev3.index != self._count:
-                                ev3 = _cache(_CD, delta, CallDelta(self._count, delta))
-                            return [ev3]
-                        out: list[InlineEvent] = []
-                        self._answer_item(Pending(ascan._named, delta), out)
-                        return out
+            out: list[InlineEvent]
+            spl = self._splitter
+            quiet = self._aquiet
+            if quiet is not None and quiet.isdisjoint(chunk):
+                # Mid-line answer text with nothing the splitter acts on: its fast path.
+                a = take_answer(spl, chunk)  # type: ignore[arg-type]
+            else:
+                d = spl.feed(chunk)  # type: ignore[union-attr]
+                if d.reasoning or not (self._reasoning_closed or not self._splitter_format()):
                     out = []
-                    for item in ascan.feed_read():
-                        self._answer_item(item, out)
+                    self._split_delta(d.reasoning, d.answer, out)
+                    self._set_fast()
                     return out
-                released = ascan.plain(a) if ascan.idle else None
-                if released is not None:
-                    if not released:
+                a = d.answer
+                self._aquiet = answer_passthrough(spl)  # type: ignore[arg-type]
+            if not a:
+                return []
+            ascan = self._ascan
+            if ascan._pending:
+                delta = ascan.more(a)
+                if delta is not None:
+                    if not delta:
                         return []
-                    kept = self._aseg.add(released)
+                    if self._started_block:
+                        ev3 = _CD.get(delta)
+                        if ev3 is None or ev3.index != self._count:
+                            ev3 = _cache(_CD, delta, CallDelta(self._count, delta))
+                        return [ev3]
+                    out = []
+                    self._answer_item(Pending(ascan._named, delta), out)
+                    return out
+                out = []
+                for item in ascan.feed_read():
+                    self._answer_item(item, out)
+                return out
+            if not (ascan._pending or ascan._fence or ascan._fresh):
+                # Outside blocks and fences: `CallScanner.plain` and `_Segments.add`, inline.
+                t = ascan._buf + a if ascan._buf else a  # after a held partial opener
+                tab = ascan._table
+                q = tab.plain.get(t)
+                if q is None:
+                    q = tab.quietness(t)
+                if q & HOLD:  # plain but for a possible opener at the end: hold that
+                    k = q >> 4
+                    ascan._buf = t[k:]
+                    if not k:
+                        return []
+                    ascan._before = LINE_START if q & ENDS_LINE else MID_LINE
+                    t = t[:k]
+                elif q & QUIET_ANYWHERE or (q and ascan._before != LINE_START):
+                    ascan._before = LINE_START if q & ENDS_LINE else MID_LINE
+                    ascan._buf = ""
+                else:
+                    q = 0
+                if q:
+                    seg = self._aseg
+                    if seg.in_seg:
+                        w = seg.ws + t if seg.ws else t
+                        kept = w.rstrip()
+                        seg.ws = w[len(kept) :] if len(kept) != len(w) else ""
+                    else:
+                        kept = seg.add(t)
                     if not kept:
                         return []
                     self._text.append(kept)
@@ -239,17 +318,26 @@ class ToolCallStream(StreamRules):
                     if ev2 is None:
                         ev2 = _cache(_TD, kept, TextDelta(kept))
                     return [ev2]
-                out = []
-                self._answer(a, out, final=False)
-                return out
             out = []
-            self._split_delta(d.reasoning, d.answer, out)
-            self._set_fast()
+            self._answer(a, out, final=False)
             return out
         out = []
         self._slow(chunk, out)
         self._set_fast()
         return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies and pickles take the state out of the shared hot path first.
+        if self._hot is not _OFF:
+            self._leave_hot()
+        return self.__dict__
+
+    def _leave_hot(self) -> None:
+        """Leave the hottest path: what its state holds back goes back where it belongs."""
+        hot = self._hot
+        self._rseg.ws = hot.ws
+        self._rscan._buf = hot.held
+        self._hot = _OFF
 
     def _set_fast(self) -> None:
         """Which fast path of `feed` applies now."""
@@ -261,17 +349,13 @@ class ToolCallStream(StreamRules):
             and not self._tentative
             and self._rscan.idle
         )
-        f = self._splitter._fast if self._splitter is not None else ""
-        self._r1 = (
-            self._rfast
-            and bool(f)
-            and not self._rscan._buf
-            and self._rscan._before == MID_LINE
-            and self._rseg.in_seg
-        )
-        if self._r1:
-            self._rcache = _r_fast(f)
+        self._hot = _OFF
+        if self._rfast and self._rscan._before == MID_LINE and self._rseg.in_seg:
+            f = reasoning_passthrough(self._splitter)  # type: ignore[arg-type]
+            if f:
+                self._hot = _hot(f, self._rseg.ws, self._rscan._buf)
         self._afast = split and (self._reasoning_closed or not self._has_reasoning)
+        self._aquiet = None
 
     def _slow(self, chunk: str, out: list[InlineEvent]) -> None:
         if self._mode == "harmony":
@@ -302,7 +386,9 @@ class ToolCallStream(StreamRules):
         if self._done:
             raise RuntimeError("ToolCallStream.finish() called twice")
         self._done = True
-        self._rfast = self._r1 = self._afast = False
+        self._rfast = self._afast = False
+        if self._hot is not _OFF:
+            self._leave_hot()
         if finish_reason == "length" and not self._length:
             self._length = True
             self._rscan._length = True
