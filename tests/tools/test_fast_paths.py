@@ -24,7 +24,7 @@ from terse.tools import (
     ReasoningText,
     TextDelta,
     ToolCallStream,
-    _parse,
+    _hot,
     parse_output,
 )
 
@@ -49,7 +49,7 @@ class GeneralPath(ToolCallStream):
     def _set_fast(self) -> None:
         super()._set_fast()
         self._rfast = self._afast = False
-        self._hot = _parse._OFF
+        self._hot = _hot.OFF
 
 
 def run(cls: type[ToolCallStream], chunks: list[str], **kw: Any) -> tuple[list[Any], Any]:

@@ -8,7 +8,7 @@ chunk, so a stream chunked anywhere gives what the whole text gives.
 Cost: `feed` has fast paths for the chunks that make up most of a stream, and they share
 the splitter's own instead of running behind it: plain reasoning passes the splitter
 untouched (`reasoning_passthrough`) and, once seen in the same state, is one dict lookup
-(`_Hot`); mid-line answer text passes it after one set test (`answer_passthrough`,
+(`Hot`); mid-line answer text passes it after one set test (`answer_passthrough`,
 `take_answer`), then is plain text or the markup of a call in progress. Everything else
 goes through the general path, and the fast paths return, chunk for chunk, the events it
 would (``tests/tools/test_fast_paths.py``). ``benchmarks/bench_toolcalls.py`` measures
@@ -31,7 +31,8 @@ from ._events import (
     ReasoningText,
     TextDelta,
 )
-from ._openers import ENDS_LINE, HOLD, LINE_START, MID_LINE, QUIET_ANYWHERE, QUIET_MID, table
+from ._hot import CD, NO_EVENT, OFF, R_PLAIN, R_TABLE, RT, TD, cache, remember, state_for
+from ._openers import ENDS_LINE, HOLD, LINE_START, MID_LINE, QUIET_ANYWHERE, QUIET_MID
 from ._rule import H_STARTS, StreamRules, finalize_call
 from ._scan import Pending
 from ._schema import ToolLike, ToolSpec
@@ -49,86 +50,6 @@ __all__ = [
     "parse_output",
     "parse_tool_calls",
 ]
-
-# Events are immutable, and streams repeat the same strings: the plain-text events of the
-# fast paths are shared, not allocated per chunk (bounded caches, cleared when full).
-_RT: dict[str, ReasoningText] = {}
-_TD: dict[str, TextDelta] = {}
-_CD: dict[str, CallDelta] = {}
-
-_R_TABLE = table(False)  # the reasoning is scanned for drafts without tool names
-_R_PLAIN = _R_TABLE.plain
-
-
-class _Hot(dict[str, "tuple[ReasoningText, str, _Hot]"]):
-    """One state of the hottest path of `ToolCallStream.feed`: plain reasoning, mid-line.
-
-    A state is the splitter's passthrough character (`reasoning_passthrough`), the
-    whitespace held at the end of the reasoning so far (``ws``: segments are stripped) and
-    the possible partial opener the draft scanner holds (``held``). It maps a chunk seen
-    plain there (no opener, no fence character, not ending a line, without the
-    passthrough character: the splitter passes it through and the scanner only releases
-    it) to the event it releases, that text ("" when it releases nothing) and the state it
-    leaves. A stream in such a state takes a known chunk with one dict lookup.
-
-    States are shared caches: a copied stream shares them, and `_OFF` keeps its identity
-    through copies and pickles.
-    """
-
-    __slots__ = ("held", "ws")
-
-    def __init__(self, ws: str, held: str) -> None:
-        super().__init__()
-        self.ws = ws
-        self.held = held
-
-    def __copy__(self) -> _Hot:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Hot:
-        return self
-
-    def __reduce__(self) -> str | tuple[Any, ...]:
-        # A stream leaves its hot state before it is pickled, so only `_OFF` goes by name.
-        return "_OFF" if self is _OFF else (_Hot, (self.ws, self.held))
-
-
-_OFF = _Hot("", "")  # never filled: the hot path is off
-_NO_EVENT = ReasoningText("")
-_HOT: dict[tuple[str, str, str], _Hot] = {}
-_HOT_MAX_STATES = 256  # whitespace runs longer than 16 characters are not states
-_HOT_MAX_ENTRIES = [16384]  # entries left across all states before they are all cleared
-
-
-def _hot(f: str, ws: str, held: str) -> _Hot:
-    """The hot state for passthrough character ``f``, whitespace ``ws`` and partial opener
-    ``held`` (`_OFF` when there is none and no room for one)."""
-    key = (f, ws, held)
-    h = _HOT.get(key)
-    if h is None:
-        if len(ws) > 16 or len(_HOT) >= _HOT_MAX_STATES:
-            return _OFF
-        h = _HOT[key] = _Hot(ws, held)
-    return h
-
-
-def _remember(state: _Hot, chunk: str, entry: tuple[ReasoningText, str, _Hot]) -> None:
-    left = _HOT_MAX_ENTRIES
-    if left[0] <= 0:
-        for h in _HOT.values():
-            h.clear()
-        left[0] = 16384
-    left[0] -= 1
-    state[chunk] = entry
-
-
-def _cache(cache: dict[str, Any], key: str, value: Any) -> Any:
-    if len(key) <= 64:
-        if len(cache) >= 8192:
-            cache.clear()
-        cache[key] = value
-    return value
-
 
 # --- the engine ---------------------------------------------------------------------------
 
@@ -168,10 +89,10 @@ class ToolCallStream(StreamRules):
             _splitter=_splitter,
         )
         self._rfast = False  # the reasoning fast path of `feed` applies
-        # The hottest path's state (see `_Hot`); while it is not `_OFF` it, not
+        # The hottest path's state (see `Hot`); while it is not `OFF` it, not
         # ``self._rseg.ws`` and ``self._rscan._buf``, holds the whitespace kept back at
         # the end of the reasoning and the partial opener the draft scanner holds.
-        self._hot = _OFF
+        self._hot = OFF
         self._afast = False  # the answer fast path of `feed` applies
         # ... and what a chunk must lack to skip the splitter there (`answer_passthrough`)
         self._aquiet: frozenset[str] | None = None
@@ -183,7 +104,7 @@ class ToolCallStream(StreamRules):
         except TypeError:  # unhashable: not a str, worded below
             e = None
         if e is not None:
-            # The hottest path: mid-line in the reasoning, a chunk seen plain (`_Hot`).
+            # The hottest path: mid-line in the reasoning, a chunk seen plain (`Hot`).
             ev, r, self._hot = e
             if r:
                 self._reasoning.append(r)
@@ -192,7 +113,7 @@ class ToolCallStream(StreamRules):
         if not isinstance(chunk, str):
             raise TypeError(f"ToolCallStream.feed() takes str, not {type(chunk).__name__}")
         hot = self._hot
-        if hot is not _OFF:
+        if hot is not OFF:
             self._leave_hot()
         if self._rfast:
             # Inside the reasoning with nothing held anywhere: a chunk without the one
@@ -203,9 +124,9 @@ class ToolCallStream(StreamRules):
             if f and f not in chunk:
                 rscan = self._rscan
                 t = rscan._buf + chunk if rscan._buf else chunk  # after a held partial opener
-                q = _R_PLAIN.get(t)
+                q = R_PLAIN.get(t)
                 if q is None:
-                    q = _R_TABLE.quietness(t)
+                    q = R_TABLE.quietness(t)
                 if q & HOLD:  # plain but for a possible opener at the end: hold that
                     k = q >> 4
                     rscan._buf = t[k:]
@@ -231,15 +152,15 @@ class ToolCallStream(StreamRules):
                         r = seg.add(t)
                     rev: ReasoningText | None = None
                     if r:
-                        rev = _RT.get(r)
+                        rev = RT.get(r)
                         if rev is None:
-                            rev = _cache(_RT, r, ReasoningText(r))
+                            rev = cache(RT, r, ReasoningText(r))
                     if rscan._before == MID_LINE and seg.in_seg:
-                        nxt = _hot(f, seg.ws, rscan._buf)
-                        if nxt is not _OFF:
-                            if hot is not _OFF and len(chunk) <= 64:
+                        nxt = state_for(f, seg.ws, rscan._buf)
+                        if nxt is not OFF:
+                            if hot is not OFF and len(chunk) <= 64:
                                 # Seen plain mid-line from a hot state: remember it.
-                                _remember(hot, chunk, (rev or _NO_EVENT, r, nxt))
+                                remember(hot, chunk, (rev or NO_EVENT, r, nxt))
                             self._hot = nxt
                     if rev is None:
                         return []
@@ -273,9 +194,9 @@ class ToolCallStream(StreamRules):
                     if not delta:
                         return []
                     if self._started_block:
-                        ev3 = _CD.get(delta)
+                        ev3 = CD.get(delta)
                         if ev3 is None or ev3.index != self._count:
-                            ev3 = _cache(_CD, delta, CallDelta(self._count, delta))
+                            ev3 = cache(CD, delta, CallDelta(self._count, delta))
                         return [ev3]
                     out = []
                     self._answer_item(Pending(ascan._named, delta), out)
@@ -314,9 +235,9 @@ class ToolCallStream(StreamRules):
                     if not kept:
                         return []
                     self._text.append(kept)
-                    ev2 = _TD.get(kept)
+                    ev2 = TD.get(kept)
                     if ev2 is None:
-                        ev2 = _cache(_TD, kept, TextDelta(kept))
+                        ev2 = cache(TD, kept, TextDelta(kept))
                     return [ev2]
             out = []
             self._answer(a, out, final=False)
@@ -328,7 +249,7 @@ class ToolCallStream(StreamRules):
 
     def __getstate__(self) -> dict[str, Any]:
         # Copies and pickles take the state out of the shared hot path first.
-        if self._hot is not _OFF:
+        if self._hot is not OFF:
             self._leave_hot()
         return self.__dict__
 
@@ -337,7 +258,7 @@ class ToolCallStream(StreamRules):
         hot = self._hot
         self._rseg.ws = hot.ws
         self._rscan._buf = hot.held
-        self._hot = _OFF
+        self._hot = OFF
 
     def _set_fast(self) -> None:
         """Which fast path of `feed` applies now."""
@@ -349,11 +270,11 @@ class ToolCallStream(StreamRules):
             and not self._tentative
             and self._rscan.idle
         )
-        self._hot = _OFF
+        self._hot = OFF
         if self._rfast and self._rscan._before == MID_LINE and self._rseg.in_seg:
             f = reasoning_passthrough(self._splitter)  # type: ignore[arg-type]
             if f:
-                self._hot = _hot(f, self._rseg.ws, self._rscan._buf)
+                self._hot = state_for(f, self._rseg.ws, self._rscan._buf)
         self._afast = split and (self._reasoning_closed or not self._has_reasoning)
         self._aquiet = None
 
@@ -387,7 +308,7 @@ class ToolCallStream(StreamRules):
             raise RuntimeError("ToolCallStream.finish() called twice")
         self._done = True
         self._rfast = self._afast = False
-        if self._hot is not _OFF:
+        if self._hot is not OFF:
             self._leave_hot()
         if finish_reason == "length" and not self._length:
             self._length = True
