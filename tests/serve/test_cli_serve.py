@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -114,88 +116,120 @@ def test_is_loopback() -> None:
     assert not is_loopback("192.168.1.2")
 
 
+KEYS = {
+    "TERSE_TEST_UPSTREAM_KEY": "sk-test-upstream-0123456789",
+    "TERSE_TEST_PROXY_KEY": "proxy-key-0123456789",
+}
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The uvicorn worker processes of ``pid`` (not multiprocessing's resource tracker)."""
+    out = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            out.append(int(child))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@contextlib.contextmanager
+def _serve_with_workers(up: FakeServer) -> Iterator[tuple[subprocess.Popen[str], str, list[int]]]:
+    """``terse serve --workers 2`` in front of ``up``; every process it started is stopped."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "terse._cli.main",
+            "serve",
+            "--upstream",
+            up.base_url,
+            "--port",
+            "0",
+            "--workers",
+            "2",
+            "--thinking-budget",
+            "40",
+            "--model",
+            "m",
+            "--upstream-key-env",
+            "TERSE_TEST_UPSTREAM_KEY",
+            "--proxy-key-env",
+            "TERSE_TEST_PROXY_KEY",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **KEYS},
+    )
+    workers: list[int] = []
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        base_url = next(w for w in line.split() if w.startswith("http://127.0.0.1:"))
+        deadline = time.monotonic() + 30
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers = _workers_of(proc.pid)
+            time.sleep(0.05)
+        yield proc, base_url, workers
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # the supervisor stops its workers
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for pid in workers:  # whatever outlived its supervisor: started here, stopped here
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if proc.stdout:
+            proc.stdout.close()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the workers")
 def test_workers_serve_one_port_from_several_processes() -> None:
     """``--workers 2``: two processes share the port; every request is answered, keys stay put."""
-    with FakeServer(dialect="inline") as up:
+    with FakeServer(dialect="inline") as up, _serve_with_workers(up) as (proc, base_url, workers):
         up.default = Runaway(answer="42")
-        env = {
-            **os.environ,
-            "TERSE_TEST_UPSTREAM_KEY": "sk-test-upstream-0123456789",
-            "TERSE_TEST_PROXY_KEY": "proxy-key-0123456789",
+        assert len(workers) == 2
+        c = openai.OpenAI(base_url=base_url, api_key=KEYS["TERSE_TEST_PROXY_KEY"], max_retries=0)
+        for _ in range(6):
+            r = c.chat.completions.create(messages=[{"role": "user", "content": "q"}], model="m")
+            assert r.choices[0].message.content == "42"
+            assert r.usage is not None
+            assert r.usage.completion_tokens_details is not None
+            assert r.usage.completion_tokens_details.reasoning_tokens <= 60
+        with pytest.raises(openai.AuthenticationError):  # each worker knows the proxy key
+            openai.OpenAI(base_url=base_url, api_key="wrong", max_retries=0).models.list()
+        up.wait_idle()
+        assert {q.headers.get("authorization") for q in up.requests} == {
+            "Bearer sk-test-upstream-0123456789"
         }
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "terse._cli.main",
-                "serve",
-                "--upstream",
-                up.base_url,
-                "--port",
-                "0",
-                "--workers",
-                "2",
-                "--thinking-budget",
-                "40",
-                "--model",
-                "m",
-                "--upstream-key-env",
-                "TERSE_TEST_UPSTREAM_KEY",
-                "--proxy-key-env",
-                "TERSE_TEST_PROXY_KEY",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            base_url = next(w for w in line.split() if w.startswith("http://127.0.0.1:"))
-            c = openai.OpenAI(
-                base_url=base_url, api_key="proxy-key-0123456789", max_retries=0, timeout=60
-            )
-            for _ in range(6):
-                r = c.chat.completions.create(
-                    messages=[{"role": "user", "content": "q"}], model="m"
-                )
-                assert r.choices[0].message.content == "42"
-                assert r.usage is not None
-                assert r.usage.completion_tokens_details is not None
-                assert r.usage.completion_tokens_details.reasoning_tokens <= 60
-            with pytest.raises(openai.AuthenticationError):  # each worker knows the proxy key
-                openai.OpenAI(base_url=base_url, api_key="wrong", max_retries=0).models.list()
-            up.wait_idle()
-            assert {q.headers.get("authorization") for q in up.requests} == {
-                "Bearer sk-test-upstream-0123456789"
-            }
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-            workers = [
-                pid
-                for pid in children
-                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-                and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-            ]
-            assert len(workers) == 2, children
-            # the options reach the workers through the environment; the keys never do
-            environ = Path(f"/proc/{workers[0]}/environ").read_bytes().decode(errors="replace")
-            spec = dict(v.split("=", 1) for v in environ.split("\0") if "=" in v)[
-                "TERSE_SERVE_CONFIG"
-            ]
-            assert json.loads(spec)["upstream_key_env"] == "TERSE_TEST_UPSTREAM_KEY"
-            assert "sk-test-upstream" not in spec
-            assert "proxy-key-0123" not in spec
-            proc.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + 20
-            while proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert proc.returncode == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(5)
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe:
-                    pipe.close()
+        # the options reach the workers through the environment; the keys never do
+        environ = Path(f"/proc/{workers[0]}/environ").read_bytes().decode(errors="replace")
+        spec = dict(v.split("=", 1) for v in environ.split("\0") if "=" in v)["TERSE_SERVE_CONFIG"]
+        assert json.loads(spec)["upstream_key_env"] == "TERSE_TEST_UPSTREAM_KEY"
+        assert "sk-test-upstream" not in spec
+        assert "proxy-key-0123" not in spec
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+        assert not [pid for pid in workers if _alive(pid)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the workers")
+def test_workers_stop_when_their_supervisor_is_killed_outright() -> None:
+    with FakeServer(dialect="inline") as up, _serve_with_workers(up) as (proc, _, workers):
+        assert len(workers) == 2
+        proc.kill()  # SIGKILL: the supervisor cannot stop them itself
+        proc.wait(5)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if _alive(pid)]

@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
                 "upstream": args.upstream,
                 "upstream_key_env": args.upstream_key_env,
                 "proxy_key_env": args.proxy_key_env,
+                "supervisor": os.getpid(),  # the workers stop once it is gone
                 **options,
             }
         )

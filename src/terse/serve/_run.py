@@ -6,8 +6,10 @@ import asyncio
 import ipaddress
 import json
 import os
+import signal
 import socket
 import threading
+import time
 from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
@@ -24,10 +26,15 @@ keys stay in their own variables, which it names)."""
 
 
 def app_from_env() -> Any:
-    """A worker's proxy app, built from `CONFIG_ENV` (the uvicorn factory of ``--workers``)."""
+    """A worker's proxy app, built from `CONFIG_ENV` (the uvicorn factory of ``--workers``).
+
+    The worker also stops itself (SIGTERM: uvicorn's graceful shutdown) once its parent is
+    gone, so a supervisor killed outright leaves no orphan holding the port.
+    """
     from ._app import app
 
     spec = json.loads(os.environ[CONFIG_ENV])
+    _exit_with_parent(spec.pop("supervisor"))
     upstream_key_env = spec.pop("upstream_key_env")
     proxy_key_env = spec.pop("proxy_key_env")
     return app(
@@ -39,6 +46,15 @@ def app_from_env() -> Any:
 
 
 T = TypeVar("T")
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="terse-serve-parent", daemon=True).start()
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
