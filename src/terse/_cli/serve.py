@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..serve import app, check_bind
-        from ..serve._run import CONFIG_ENV, run_loop
+        from ..serve._run import CONFIG_ENV, base_url_of, listen_socket, run_loop
     except ImportError as exc:
         print(f"terse serve: {exc}", file=sys.stderr)
         return 1
@@ -161,39 +161,29 @@ def run(args: argparse.Namespace) -> int:
         )
     server = uvicorn.Server(config)
     import asyncio
-    import socket
 
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # accepted connections inherit it: without it, a response's header and body writes
-    # meet the client's delayed ACK and a request takes 40 ms more (Nagle)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((args.host, args.port))
+        sock = listen_socket(args.host, args.port)
     except OSError as exc:
         print(f"terse serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    bound = sock.getsockname()[1]
-    shown = f"[{args.host}]" if ":" in args.host else args.host
+    ready = (
+        f"terse proxy at {base_url_of(args.host, sock.getsockname()[1])} (upstream {args.upstream})"
+    )
 
     async def serve() -> None:
         task = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
         if server.started:
-            print(
-                f"terse proxy at http://{shown}:{bound}/v1 (upstream {args.upstream})", flush=True
-            )
+            print(ready, flush=True)
         await task
 
     try:
         if args.workers > 1:
             # Connections queue on the socket from here; the workers accept them once up.
             sock.listen(config.backlog)
-            print(
-                f"terse proxy at http://{shown}:{bound}/v1 (upstream {args.upstream})", flush=True
-            )
+            print(ready, flush=True)
             supervise(config, server, sock)
         else:
             run_loop(serve())

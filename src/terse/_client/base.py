@@ -11,6 +11,7 @@ from tenacity import stop_after_attempt
 
 from .._core.budget import Budget, as_budget
 from .._core.flow import Call, Memo, Settings, ask_flow, probe_flow
+from .._core.ops import server_root
 from .._core.options import (
     check_mapping,
     check_response_model,
@@ -177,8 +178,7 @@ class _Base:
     @property
     def root_url(self) -> str:
         """The server root, where native endpoints such as ``/props`` live."""
-        url = self.base_url
-        return url[: -len("/v1")] if url.endswith("/v1") else url
+        return server_root(self.base_url)
 
     @property
     def openai(self) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 import openai
 
 from .._core.flow import Call, aux_until
+from .._core.ops import request_body, server_root
 from .._core.retry import parse_retry_after
 from .._exceptions import ConnectionFailed, TerseError
 from .._secrets import client_secrets
@@ -92,23 +93,17 @@ class _OpenAIRequests:
 
     @property
     def root_url(self) -> str:
-        url = self.base_url
-        return url[: -len("/v1")] if url.endswith("/v1") else url
+        return server_root(self.base_url)
 
     def _create_args(self, call: Call) -> tuple[Any, dict[str, Any]]:
         """The openai resource and keyword arguments for a generation request."""
-        body = dict(call.body or {})
+        body = request_body(call)
         kwargs: dict[str, Any] = {"model": body.pop("model"), "timeout": call.timeout}
         if call.headers:
             kwargs["extra_headers"] = dict(call.headers)
         if call.query:
             kwargs["extra_query"] = dict(call.query)
-        body.pop("stream", None)
-        kwargs["stream"] = call.stream
-        if call.stream:
-            body.setdefault("stream_options", {"include_usage": True})
-        else:
-            body.pop("stream_options", None)
+        kwargs["stream"] = body.pop("stream")
         if call.endpoint == "completions":
             kwargs["prompt"] = body.pop("prompt")
             resource = self._openai.completions

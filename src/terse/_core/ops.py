@@ -16,7 +16,7 @@ from .._results import NewAttempt, ReasoningDelta
 if TYPE_CHECKING:
     from .._wire.assemble import Limit
 
-__all__ = ["Call", "Op", "Sleep", "aux_until"]
+__all__ = ["Call", "Op", "Sleep", "aux_until", "request_body", "server_root"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +82,25 @@ def aux_until(call: Call, now: float) -> float | None:
     if call.deadline_at is not None:
         until = call.deadline_at if until is None else min(until, call.deadline_at)
     return until
+
+
+def request_body(call: Call) -> dict[str, Any]:
+    """The JSON body a generation `Call` sends, whatever sends it.
+
+    ``stream`` says whether the call streams; a stream asks for its usage
+    (``stream_options.include_usage``) unless the call set ``stream_options`` itself, and a
+    call that does not stream sends none.
+    """
+    body = dict(call.body or {})
+    body["stream"] = call.stream
+    if call.stream:
+        body.setdefault("stream_options", {"include_usage": True})
+    else:
+        body.pop("stream_options", None)
+    return body
+
+
+def server_root(base_url: str) -> str:
+    """The server root of an OpenAI-compatible base URL (``…/v1`` less ``/v1``), where
+    native endpoints such as ``/props`` and ``/apply-template`` live."""
+    return base_url.rstrip("/").removesuffix("/v1")

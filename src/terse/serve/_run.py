@@ -18,7 +18,16 @@ import uvicorn
 
 from .._exceptions import UsageError
 
-__all__ = ["CONFIG_ENV", "Server", "app_from_env", "check_bind", "is_loopback", "run_loop"]
+__all__ = [
+    "CONFIG_ENV",
+    "Server",
+    "app_from_env",
+    "base_url_of",
+    "check_bind",
+    "is_loopback",
+    "listen_socket",
+    "run_loop",
+]
 
 CONFIG_ENV = "TERSE_SERVE_CONFIG"
 """Where ``terse serve --workers N`` leaves its options for the worker processes (JSON; the
@@ -55,6 +64,30 @@ def _exit_with_parent(parent: int, every: float = 0.5) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="terse-serve-parent", daemon=True).start()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: a free port) for uvicorn to serve on.
+
+    ``TCP_NODELAY`` is inherited by accepted connections: without it, a response's header
+    and body writes meet the client's delayed ACK and a request takes 40 ms more (Nagle).
+    Raises `OSError` when the address cannot be bound.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def base_url_of(host: str, port: int) -> str:
+    """``http://HOST:PORT/v1``, an IPv6 host in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/v1"
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
@@ -99,11 +132,7 @@ class Server:
     def __init__(
         self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
     ) -> None:
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # inherited by accepted connections: no 40 ms Nagle/delayed-ACK stall per response
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.bind((host, port))
+        self._sock = listen_socket(host, port)
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(
@@ -120,8 +149,7 @@ class Server:
     @property
     def base_url(self) -> str:
         """``http://HOST:PORT/v1``."""
-        shown = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{shown}:{self.port}/v1"
+        return base_url_of(self.host, self.port)
 
     def _run(self) -> None:
         try:

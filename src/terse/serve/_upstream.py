@@ -32,7 +32,7 @@ from .. import __version__
 from .._client.transport import Delta, Reader
 from .._client.watched import fetch_watched, read_watched
 from .._core.flow import Call
-from .._core.ops import timeout_parts
+from .._core.ops import request_body, server_root, timeout_parts
 from .._core.retry import parse_retry_after
 from .._exceptions import ConnectionFailed, TerseError
 from .._wire.assemble import Outcome, server_error
@@ -128,7 +128,7 @@ class AiohttpTransport:
         connections: int = 1000,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.root_url = self.base_url.removesuffix("/v1")
+        self.root_url = server_root(self.base_url)
         self._secrets: tuple[str, ...] = (api_key,) if api_key else ()
         self._headers = {"User-Agent": f"terse/{__version__}", "Accept": "application/json"}
         if api_key:
@@ -196,13 +196,7 @@ class AiohttpTransport:
         return server_error(response.status, text, retry_after, self._secrets)
 
     def send(self, call: Call, reader: Reader) -> AsyncIterator[Delta]:
-        body = dict(call.body or {})
-        body["stream"] = call.stream
-        if call.stream:
-            body.setdefault("stream_options", {"include_usage": True})
-        else:
-            body.pop("stream_options", None)
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = json.dumps(request_body(call), ensure_ascii=False).encode()
 
         @contextlib.asynccontextmanager
         async def opened() -> AsyncIterator[tuple[str, AsyncIterator[bytes]]]:
