@@ -56,6 +56,7 @@ __all__ = [
     "Transport",
     "aux_outcome",
     "sse",
+    "too_large",
 ]
 
 Delta = ReasoningDelta | AnswerDelta | ToolCallDelta
@@ -97,7 +98,7 @@ class Reader:
         self._body.append(chunk)
         self._size += len(chunk)
         if self._size > self._body_max:
-            raise _too_large(self._body, self._body_max)
+            raise too_large(self._body, self._body_max)
         return _NONE
 
     @property
@@ -162,7 +163,8 @@ def aux_outcome(text: str | None, error: TerseError | None) -> Outcome:
     return Outcome("", "", True, None, Usage(), 0, error=error, body=body)
 
 
-def _too_large(body: list[bytes], cap: int) -> ResponseTooLarge:
+def too_large(body: list[bytes], cap: int) -> ResponseTooLarge:
+    """`ResponseTooLarge` for a whole body past ``Limits.body`` (``cap``), with its start."""
     first, n = [], 0
     for piece in body:  # the start of the body only: joining all of it would double it
         first.append(piece)

@@ -29,7 +29,7 @@ import aiohttp
 import openai
 
 from .. import __version__
-from .._client.transport import Delta, Reader
+from .._client.transport import Delta, Reader, too_large
 from .._client.watched import fetch_watched, read_watched
 from .._core.flow import Call
 from .._core.ops import request_body, server_root, timeout_parts
@@ -186,12 +186,8 @@ class AiohttpTransport:
 
     async def _refused(self, response: aiohttp.ClientResponse) -> TerseError:
         """The error for a non-2xx response, from the start of its body."""
-        kept = bytearray()
-        async for piece in response.content.iter_any():
-            kept += piece
-            if len(kept) >= _ERROR_TEXT:
-                break
-        text = bytes(kept[:_ERROR_TEXT]).decode("utf-8", "replace")
+        pieces, _ = await _read(response, _ERROR_TEXT)
+        text = b"".join(pieces)[:_ERROR_TEXT].decode("utf-8", "replace")
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return server_error(response.status, text, retry_after, self._secrets)
 
@@ -221,12 +217,10 @@ class AiohttpTransport:
             async with self._request(call, data) as response:
                 if response.status >= 300:
                     raise await self._refused(response)
-                kept = bytearray()
-                async for piece in response.content.iter_any():
-                    kept += piece
-                    if len(kept) > self._limits.body:
-                        raise _too_large(bytes(kept[:2000]), self._limits.body)
-                return bytes(kept).decode("utf-8", "replace")
+                pieces, size = await _read(response, self._limits.body)
+                if size > self._limits.body:
+                    raise too_large(pieces, self._limits.body)
+                return b"".join(pieces).decode("utf-8", "replace")
 
         return await fetch_watched(
             call,
@@ -236,12 +230,13 @@ class AiohttpTransport:
         )
 
 
-def _too_large(head: bytes, cap: int) -> TerseError:
-    from .._exceptions import ResponseTooLarge
-
-    return ResponseTooLarge(
-        f"the server's response body is larger than {cap} bytes (Limits.body)",
-        limit="body",
-        max=cap,
-        text=head.decode("utf-8", "replace"),
-    )
+async def _read(response: aiohttp.ClientResponse, cap: int) -> tuple[list[bytes], int]:
+    """A response body's pieces as they arrive, stopping once past ``cap`` bytes; their size."""
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in response.content.iter_any():
+        pieces.append(piece)
+        size += len(piece)
+        if size > cap:
+            break
+    return pieces, size
