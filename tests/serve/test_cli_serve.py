@@ -22,57 +22,21 @@ from terse.testing import FakeServer, Runaway
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child needs POSIX")
 def test_terse_serve_port_0_prints_its_url_and_serves() -> None:
-    with FakeServer(dialect="inline") as up:
+    with FakeServer(dialect="inline") as up, _terse_serve(up) as (proc, base_url):
         up.push(Runaway(answer="42"))
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "terse._cli.main",
-                "serve",
-                "--upstream",
-                up.base_url,
-                "--port",
-                "0",
-                "--thinking-budget",
-                "40",
-                "--model",
-                "m",
-                "--upstream-key-env",
-                "TERSE_TEST_UPSTREAM_KEY",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "TERSE_TEST_UPSTREAM_KEY": "sk-test-upstream-0123456789"},
-        )
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            assert "http://127.0.0.1:" in line
-            base_url = next(w for w in line.split() if w.startswith("http://127.0.0.1:"))
-            assert base_url.endswith("/v1")
-            c = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, timeout=30)
-            r = c.chat.completions.create(messages=[{"role": "user", "content": "q"}], model="m")
-            assert r.choices[0].message.content == "42"
-            assert r.usage is not None
-            assert r.usage.completion_tokens_details is not None
-            assert r.usage.completion_tokens_details.reasoning_tokens <= 60
-            up.wait_idle()
-            assert up.requests[-1].headers["authorization"] == "Bearer sk-test-upstream-0123456789"
-            assert httpx.get(base_url + "/nope", timeout=10).json()["error"]["code"] == "not_found"
-            proc.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + 15
-            while proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert proc.returncode == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(5)
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe:
-                    pipe.close()
+        assert base_url.startswith("http://127.0.0.1:")
+        assert base_url.endswith("/v1")
+        c = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, timeout=30)
+        r = c.chat.completions.create(messages=[{"role": "user", "content": "q"}], model="m")
+        assert r.choices[0].message.content == "42"
+        assert r.usage is not None
+        assert r.usage.completion_tokens_details is not None
+        assert r.usage.completion_tokens_details.reasoning_tokens <= 60
+        up.wait_idle()
+        assert up.requests[-1].headers["authorization"] == "Bearer sk-test-upstream-0123456789"
+        assert httpx.get(base_url + "/nope", timeout=10).json()["error"]["code"] == "not_found"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
 
 
 def test_binding_beyond_loopback_needs_a_proxy_key(capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,8 +104,9 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _serve_with_workers(up: FakeServer) -> Iterator[tuple[subprocess.Popen[str], str, list[int]]]:
-    """``terse serve --workers 2`` in front of ``up``; every process it started is stopped."""
+def _terse_serve(up: FakeServer, *extra: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``terse serve --port 0`` (budget 40, model m, the test keys) in front of ``up``, and
+    its base URL from the line it prints; stopped (SIGINT, else killed) at the end."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -152,45 +117,53 @@ def _serve_with_workers(up: FakeServer) -> Iterator[tuple[subprocess.Popen[str],
             up.base_url,
             "--port",
             "0",
-            "--workers",
-            "2",
             "--thinking-budget",
             "40",
             "--model",
             "m",
             "--upstream-key-env",
             "TERSE_TEST_UPSTREAM_KEY",
-            "--proxy-key-env",
-            "TERSE_TEST_PROXY_KEY",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
         env={**os.environ, **KEYS},
     )
-    workers: list[int] = []
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        base_url = next(w for w in line.split() if w.startswith("http://127.0.0.1:"))
-        deadline = time.monotonic() + 30
-        while len(workers) < 2 and time.monotonic() < deadline:
-            workers = _workers_of(proc.pid)
-            time.sleep(0.05)
-        yield proc, base_url, workers
+        yield proc, next(w for w in line.split() if w.startswith("http://"))
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # the supervisor stops its workers
+            proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@contextlib.contextmanager
+def _serve_with_workers(up: FakeServer) -> Iterator[tuple[subprocess.Popen[str], str, list[int]]]:
+    """``terse serve --workers 2`` in front of ``up``; every process it started is stopped."""
+    workers: list[int] = []
+    try:
+        with _terse_serve(up, "--workers", "2", "--proxy-key-env", "TERSE_TEST_PROXY_KEY") as (
+            proc,
+            base_url,
+        ):
+            deadline = time.monotonic() + 30
+            while len(workers) < 2 and time.monotonic() < deadline:
+                workers = _workers_of(proc.pid)
+                time.sleep(0.05)
+            yield proc, base_url, workers
+    finally:
         for pid in workers:  # whatever outlived its supervisor: started here, stopped here
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        if proc.stdout:
-            proc.stdout.close()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the workers")
