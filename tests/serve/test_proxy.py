@@ -540,41 +540,17 @@ def test_load_256_concurrent_streams_none_lost_none_mixed(proxy: Proxy) -> None:
 def test_curl(inline: FakeServer, proxy: Proxy) -> None:
     inline.push(Runaway(answer="42"), Runaway(answer="42"))
     srv = proxy(inline, thinking_budget=32)
-    body = json.dumps({"model": "m", "messages": USER})
-    out = subprocess.run(
-        [
-            "curl",
-            "-sS",
-            "--max-time",
-            "30",
-            srv.base_url + "/chat/completions",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            body,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+
+    def curl(flags: str, body: dict[str, Any]) -> str:
+        url = srv.base_url + "/chat/completions"
+        argv = ["curl", flags, "--max-time", "30", url, "-H", "Content-Type: application/json"]
+        return subprocess.run(
+            [*argv, "-d", json.dumps(body)], capture_output=True, text=True, check=True
+        ).stdout
+
+    out = curl("-sS", {"model": "m", "messages": USER})
     assert json.loads(out)["choices"][0]["message"]["content"] == "42"
-    body = json.dumps({"model": "m", "messages": USER, "stream": True})
-    out = subprocess.run(
-        [
-            "curl",
-            "-sSN",
-            "--max-time",
-            "30",
-            srv.base_url + "/chat/completions",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            body,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = curl("-sSN", {"model": "m", "messages": USER, "stream": True})
     data = [ln[6:] for ln in out.splitlines() if ln.startswith("data: ")]
     assert data[-1] == "[DONE]"
     text = "".join((json.loads(d)["choices"][0]["delta"].get("content") or "") for d in data[:-1])
